@@ -1,0 +1,5 @@
+"""AgentPay: conversational payments back office."""
+
+from agentpay.celery import app as celery_app
+
+__all__ = ("celery_app",)

@@ -1,0 +1,176 @@
+"""Shared fixtures.
+
+With ``REQUIRE_SERVICES=1`` (CI) a missing PostgreSQL or Redis fails the run;
+otherwise tests marked ``postgres`` / ``redis`` are skipped when the service is
+not configured.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
+
+ROOT = Path(__file__).resolve().parent.parent
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not REQUIRE_SERVICES:
+        return
+    problems = []
+    if not settings.IS_POSTGRES:
+        problems.append("DATABASE_URL is not a PostgreSQL URL")
+    if not settings.REDIS_URL:
+        problems.append("REDIS_URL is not set")
+    else:
+        import redis
+
+        try:
+            redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2).ping()
+        except Exception as exc:
+            problems.append(f"Redis unreachable: {exc}")
+    if problems:
+        pytest.exit("REQUIRE_SERVICES=1 but " + "; ".join(problems), returncode=3)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "postgres" in item.keywords and not settings.IS_POSTGRES:
+            item.add_marker(pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL)"))
+        if ("redis" in item.keywords or "celery_worker" in item.keywords) and not settings.REDIS_URL:
+            item.add_marker(pytest.mark.skip(reason="needs Redis (set REDIS_URL)"))
+        if "browser" in item.keywords and not Path("/usr/bin/chromium").exists() and not REQUIRE_SERVICES:
+            item.add_marker(pytest.mark.skip(reason="needs Debian's chromium"))
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache() -> Iterator[None]:
+    """Empty this worker's cache keys (not the whole shared Redis, which other xdist workers use)."""
+    from django.core.cache import cache
+
+    if settings.REDIS_URL:
+        import redis
+
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
+    else:
+        cache.clear()
+    yield
+
+
+@pytest.fixture
+def organization(db: Any) -> Any:
+    return OrganizationFactory()
+
+
+@pytest.fixture
+def user(organization: Any) -> Any:
+    u = UserFactory()
+    MembershipFactory(organization=organization, user=u, role="owner")
+    return u
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def auth_client(user: Any) -> APIClient:
+    """An API client authenticated as an owner of ``organization`` (JWT)."""
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(user)}")
+    return client
+
+
+@pytest.fixture
+def api_key(organization: Any) -> tuple[Any, str]:
+    from apps.core.services import api_key_create
+
+    return api_key_create(organization=organization, name="test", scopes=["admin"])
+
+
+@pytest.fixture
+def key_client(api_key: tuple[Any, str]) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_X_API_KEY=api_key[1])
+    return client
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db: Any) -> Iterator[subprocess.Popen[bytes]]:
+    """A real Celery worker process on the real Redis broker, using the test database.
+
+    Tasks must be sent with ``send_task`` / ``apply_async`` from code that does
+    not run eagerly: set ``settings.CELERY_TASK_ALWAYS_EAGER = False`` in the test.
+    """
+    from django.db import connection
+
+    if not settings.REDIS_URL:
+        pytest.skip("needs Redis")
+    db = connection.settings_dict
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="agentpay.settings.test",
+        CELERY_TASK_ALWAYS_EAGER="0",
+        PYTHONPATH=str(ROOT),
+    )
+    if settings.IS_POSTGRES:
+        env["DATABASE_URL"] = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    queue = f"test-{os.getpid()}-{time.monotonic_ns()}"
+    env["CELERY_TEST_QUEUE"] = queue
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "agentpay",
+            "worker",
+            "--pool=solo",
+            "-Q",
+            queue,
+            "--loglevel=WARNING",
+            "-n",
+            f"{queue}@%h",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    proc.queue = queue  # type: ignore[attr-defined]
+    from agentpay.celery import app
+
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    try:
+        yield proc
+    finally:
+        app.conf.task_always_eager = eager
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -1,0 +1,129 @@
+"""Sentry and OpenTelemetry are switched on by their variables and really export.
+
+Each runs in a subprocess (global SDK state) against a local fake collector.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+
+from apps.core.services import api_key_create
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class _Collector(BaseHTTPRequestHandler):
+    received: list[tuple[str, bytes]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        encoding = self.headers.get("Content-Encoding", "")
+        if encoding == "gzip":
+            body = gzip.decompress(body)
+        elif encoding == "br":
+            import brotli
+
+            body = brotli.decompress(body)
+        _Collector.received.append((self.path, body))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def collector():
+    _Collector.received = []
+    server = HTTPServer(("127.0.0.1", 0), _Collector)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+
+
+def _run(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    full = dict(os.environ, DJANGO_SETTINGS_MODULE="agentpay.settings.test", PYTHONPATH=str(ROOT), **env)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=full, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_opentelemetry_exports_spans_over_otlp_when_configured(collector):
+    code = (
+        "import django; django.setup()\n"
+        "from agentpay.observability import init_tracing\n"
+        "assert init_tracing('test')\n"
+        "from opentelemetry import trace\n"
+        "with trace.get_tracer('t').start_as_current_span('orchestrate_payment'): pass\n"
+        "trace.get_tracer_provider().force_flush()\n"
+    )
+    proc = _run(code, OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{collector}")
+    assert proc.returncode == 0, proc.stderr
+    paths = [p for p, _ in _Collector.received]
+    assert "/v1/traces" in paths
+    assert any(b"orchestrate_payment" in body for _, body in _Collector.received)
+
+
+def test_tracing_is_off_without_the_endpoint():
+    proc = _run(
+        "import django; django.setup()\nfrom agentpay.observability import init_tracing\nprint(init_tracing('x'))"
+    )
+    assert proc.stdout.strip() == "False"
+
+
+def test_sentry_reports_errors_when_dsn_is_set(collector):
+    code = (
+        "import django; django.setup()\n"
+        "import sentry_sdk\n"
+        "sentry_sdk.capture_exception(ValueError('boom-agentpay'))\n"
+        "sentry_sdk.flush(5)\n"
+    )
+    proc = _run(code, SENTRY_DSN=f"http://publickey@127.0.0.1:{collector}/42")
+    assert proc.returncode == 0, proc.stderr
+    assert any(path.startswith("/api/42/") and b"boom-agentpay" in body for path, body in _Collector.received)
+
+
+@pytest.mark.django_db
+def test_api_key_without_the_endpoint_scope_is_refused(organization):
+    from rest_framework.test import APIClient
+
+    _, raw = api_key_create(organization=organization, name="reader", scopes=["read"])
+    client = APIClient()
+    client.credentials(HTTP_X_API_KEY=raw)
+    assert client.get("/api/v1/payments").status_code == 200
+    resp = client.post("/api/v1/api-keys", {"name": "x", "scopes": ["admin"]}, format="json")
+    assert resp.status_code == 403
+    assert resp.json()["code"] == "permission_denied"
+
+
+@pytest.mark.django_db
+def test_request_logs_carry_request_id_user_and_organization(auth_client, organization, capsys):
+    import json
+    import logging.config
+
+    from django.conf import settings
+
+    from agentpay.logging import configure_structlog
+
+    logging.config.dictConfig(configure_structlog(level="INFO", fmt="json"))
+    try:
+        auth_client.get("/api/v1/payments")
+        lines = [json.loads(x) for x in capsys.readouterr().err.splitlines() if x.startswith("{")]
+    finally:
+        logging.config.dictConfig(settings.LOGGING)
+    finished = [x for x in lines if x.get("event") == "request_finished"]
+    assert finished, lines
+    assert finished[-1]["organization_id"] == str(organization.pk)
+    assert finished[-1]["request_id"]
+    assert finished[-1]["user_id"]
