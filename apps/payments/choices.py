@@ -1,0 +1,25 @@
+from django.db import models
+
+
+class PaymentStatus(models.TextChoices):
+    CREATED = "created", "Created"
+    SCREENING = "screening", "Compliance screening"
+    ON_HOLD = "on_hold", "On hold for review"
+    APPROVED = "approved", "Approved"
+    INITIATED = "initiated", "Initiated"
+    PROCESSING = "processing", "Processing"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    BLOCKED = "blocked", "Blocked by compliance"
+    CANCELLED = "cancelled", "Cancelled"
+    REFUNDED = "refunded", "Refunded"
+
+
+class Rail(models.TextChoices):
+    PIX = "pix", "PIX"
+    PAYTO = "payto", "PayTo"
+    STRIPE = "stripe", "Stripe"
+    WISE = "wise", "Wise"
+    SEPA = "sepa", "SEPA Credit Transfer"
+    SEPA_INSTANT = "sepa_instant", "SEPA Instant"
+    USDC = "usdc", "USDC"

@@ -1,0 +1,858 @@
+"""Payment services: the only code that changes payments.
+
+Flow of ``payment_orchestrate``: route → create (created) → screening →
+compliance decision → approved (attempt + outbox row) | on_hold | blocked.
+After commit the outbox task initiates on the rail exactly once; webhooks (or
+the polling backstop) settle it; failures fall back to the next eligible rail.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from importlib import import_module
+from typing import Any
+
+import structlog
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.core.events import conversation_group, event_publish, org_group
+from apps.core.exceptions import Conflict, NotFound
+from apps.payments import conf
+from apps.payments.choices import PaymentStatus
+from apps.payments.circuit import circuit_record
+from apps.payments.models import (
+    OrchestrationPayment,
+    OutboxMessage,
+    PaymentAttempt,
+    PaymentEvent,
+    RailWebhookEvent,
+    UserPreferences,
+)
+from apps.payments.rails.base import RailError, RailTransientError, RailWebhook
+from apps.payments.rails.registry import rail_adapter, rail_catalog
+from apps.payments.routing import NoEligibleRail, route
+from apps.payments.state import IN_FLIGHT, TERMINAL, can_transition
+from apps.payments.types import PaymentRequest, Preferences, RoutingDecision
+
+logger = structlog.get_logger(__name__)
+
+
+class InvalidTransition(Conflict):
+    code = "invalid_transition"
+    message = "This payment cannot move to that status."
+
+
+def actor_label(actor: Any) -> str:
+    """``user:<id>``, ``apikey:<prefix>`` or ``system``/a given label, for event rows."""
+    if actor is None:
+        return "system"
+    if isinstance(actor, str):
+        return actor
+    pk = getattr(actor, "pk", None)
+    if isinstance(pk, str) and pk.startswith("apikey:"):
+        return pk
+    return f"user:{pk}"
+
+
+@transaction.atomic
+def payment_transition(
+    *,
+    payment: OrchestrationPayment,
+    to_status: str,
+    actor: Any = None,
+    reason: str = "",
+    data: dict[str, Any] | None = None,
+    fields: dict[str, Any] | None = None,
+    already_locked: bool = False,
+) -> OrchestrationPayment:
+    """Move ``payment`` to ``to_status`` if the transition map allows it.
+
+    Locks the row, applies ``fields`` alongside the status, writes a
+    ``PaymentEvent`` and logs. Raises ``InvalidTransition`` (409) otherwise.
+    The caller's instance is updated with the saved values. ``already_locked``:
+    the caller holds the row lock in this transaction and its instance is
+    current (saves the re-read on the hot path).
+    """
+    locked = (
+        payment
+        if already_locked
+        else OrchestrationPayment.objects.select_for_update(of=("self",)).get(pk=payment.pk)
+    )
+    from_status = locked.status
+    if not can_transition(from_status, to_status):
+        raise InvalidTransition(
+            f"A payment that is {from_status} cannot become {to_status}.",
+            extra={"from_status": from_status, "to_status": to_status},
+        )
+    update_fields = ["status", "updated_at"]
+    locked.status = to_status
+    for name, value in (fields or {}).items():
+        setattr(locked, name, value)
+        update_fields.append(name)
+    if to_status == PaymentStatus.SUCCEEDED and locked.completed_at is None:
+        locked.completed_at = timezone.now()
+        update_fields.append("completed_at")
+    locked.save(update_fields=sorted(set(update_fields)))
+    PaymentEvent.objects.create(
+        payment=locked,
+        from_status=from_status,
+        to_status=to_status,
+        actor=actor_label(actor),
+        reason=reason[:500],
+        data=data or {},
+    )
+    logger.info(
+        "payment_transition",
+        payment_id=str(locked.pk),
+        from_status=from_status,
+        to_status=to_status,
+        reason=reason,
+        terminal=to_status in TERMINAL,
+    )
+    if locked is not payment:
+        for f in OrchestrationPayment._meta.concrete_fields:
+            setattr(payment, f.attname, getattr(locked, f.attname))
+    return payment
+
+
+@transaction.atomic
+def payment_record_created(
+    *, payment: OrchestrationPayment, actor: Any = None, reason: str = "created"
+) -> None:
+    """Write the first event of a new payment (∅ → created)."""
+    PaymentEvent.objects.create(
+        payment=payment, from_status="", to_status=payment.status, actor=actor_label(actor), reason=reason
+    )
+
+
+# --- collaborators (contracts 3 and 4), resolved lazily so payments works before they land ---
+
+
+def _optional(module: str, name: str) -> Any:
+    try:
+        return getattr(import_module(module), name, None)
+    except ImportError:
+        return None
+
+
+@dataclass(frozen=True)
+class FallbackComplianceDecision:
+    """Used only while apps.compliance has no ``payment_compliance_decide``."""
+
+    decision: str = "approve"
+    score: float = 0.0
+    reasons: list[dict[str, Any]] = field(default_factory=list)
+    case_id: Any = None
+    decision_id: Any = None
+
+
+def compliance_decide_or_fallback_approve(*, payment: OrchestrationPayment, actor: Any) -> Any:
+    """The compliance decision (contract 3), or — only while compliance has not landed — approve with a warning."""
+    decide = _optional("apps.compliance.services", "payment_compliance_decide")
+    if decide is None:
+        logger.warning("compliance_service_missing_fallback_approve", payment_id=str(payment.pk))
+        return FallbackComplianceDecision(
+            reasons=[
+                {"code": "compliance_unavailable", "message": "compliance service not installed", "score": 0}
+            ]
+        )
+    return decide(payment=payment, actor=actor)
+
+
+def kyc_tier_for(*, organization: Any, party_ref: str) -> str:
+    lookup = _optional("apps.compliance.services", "customer_kyc_tier")
+    if lookup is None or not party_ref:
+        return "basic"
+    return str(lookup(organization=organization, party_ref=party_ref))
+
+
+def _notify_conversation(payment_id: Any, event: str) -> None:
+    notify = _optional("apps.conversations.services", "conversation_payment_notify")
+    if notify is None:
+        return
+    try:
+        notify(payment_id=payment_id, event=event)
+    except Exception:  # the payment already committed; a chat reply failing must not undo it
+        logger.exception("conversation_payment_notify_failed", payment_id=str(payment_id), event_name=event)
+
+
+def payment_event_emit(
+    *, payment: OrchestrationPayment, event: str, extra: dict[str, Any] | None = None
+) -> None:
+    """Broadcast ``event`` to the org (and conversation) streams and tell the conversation, after commit."""
+    groups = [org_group(payment.organization_id)]
+    if payment.conversation_id:
+        groups.append(conversation_group(payment.conversation_id))
+    data = {
+        "payment_id": str(payment.pk),
+        "status": payment.status,
+        "rail": payment.selected_rail,
+        "amount": str(payment.amount.amount),
+        "currency": payment.amount.currency.code,
+        "conversation_id": str(payment.conversation_id) if payment.conversation_id else None,
+        **(extra or {}),
+    }
+    event_publish(event_type=event, data=data, groups=groups)
+    payment_id = payment.pk
+    transaction.on_commit(lambda: _notify_conversation(payment_id, event))
+
+
+# --- preferences ------------------------------------------------------------------
+
+
+def preferences_for(user: Any) -> Preferences:
+    if (
+        user is None
+        or not getattr(user, "is_authenticated", False)
+        or not hasattr(user, "payment_preferences")
+    ):
+        return Preferences()
+    row = UserPreferences.objects.filter(user_id=user.pk).first()
+    if row is None:
+        return Preferences()
+    return Preferences(
+        preferred_rails=tuple(row.preferred_rails or ()),
+        cost_weight=row.cost_weight,
+        default_currency=row.default_currency,
+    )
+
+
+@transaction.atomic
+def user_preferences_update(
+    *, user: Any, preferred_rails: list[str], cost_weight: float, default_currency: str
+) -> UserPreferences:
+    from apps.core.exceptions import Unprocessable
+
+    known = set(rail_catalog().rails)
+    unknown = [r for r in preferred_rails if r not in known]
+    if unknown:
+        raise Unprocessable(
+            "Unknown rails.",
+            code="unknown_rail",
+            errors={"preferred_rails": [f"Unknown: {', '.join(unknown)}"]},
+        )
+    prefs, _ = UserPreferences.objects.select_for_update(of=("self",)).get_or_create(user=user)
+    prefs.preferred_rails = list(preferred_rails)
+    prefs.cost_weight = cost_weight
+    prefs.default_currency = default_currency.upper()
+    prefs.save(update_fields=["preferred_rails", "cost_weight", "default_currency", "updated_at"])
+    return prefs
+
+
+# --- quote & orchestrate -------------------------------------------------------------
+
+
+def payment_quote(
+    *, organization: Any, request: PaymentRequest, preferences: Preferences | None = None
+) -> RoutingDecision:
+    """All options for ``request``, ranked, with the explanation. Creates nothing."""
+    tier = request.kyc_tier or kyc_tier_for(organization=organization, party_ref=request.payer_ref)
+    return route(request, preferences=preferences, kyc_tier=tier)
+
+
+def _request_from_payment(payment: OrchestrationPayment) -> PaymentRequest:
+    return PaymentRequest(
+        amount=payment.amount.amount,
+        currency=payment.amount.currency.code,
+        payer_country=payment.from_country or "XX",
+        payee_country=payment.to_country or "XX",
+        payee_currency=payment.payee_currency or None,
+        urgency=payment.urgency or "normal",
+        payee_identifiers=dict(payment.payee_identifiers or {}),
+        payer_ref=payment.payer_ref,
+        payee_ref=payment.payee_ref,
+        payee_name=payment.payee_name,
+        purpose=payment.purpose,
+        language=str((payment.metadata or {}).get("language", "en")),
+        kyc_tier=(payment.metadata or {}).get("kyc_tier"),
+    )
+
+
+def _routing_fields(decision: RoutingDecision) -> dict[str, Any]:
+    return {
+        "selected_rail": decision.selected.rail,
+        "alternative_rails": [o.to_dict() for o in decision.alternatives],
+        "cost_breakdown": {
+            **decision.selected.quote.to_dict(),
+            "score": decision.selected.score,
+            "excluded": decision.excluded,
+            "explanation_data": decision.explanation_data,
+        },
+        "explanation": decision.explanation,
+    }
+
+
+def _attempt_schedule(
+    *, payment: OrchestrationPayment, rail: str, delay: float = 0.0, first: bool = False
+) -> PaymentAttempt:
+    """A new attempt on ``rail`` and its outbox row, in the caller's transaction; kicked after commit."""
+    number = (
+        1
+        if first
+        else (
+            PaymentAttempt.objects.filter(payment=payment)
+            .order_by("-number")
+            .values_list("number", flat=True)
+            .first()
+            or 0
+        )
+        + 1
+    )
+    attempt = PaymentAttempt.objects.create(payment=payment, number=number, rail=rail)
+    message = OutboxMessage.objects.create(
+        kind="initiate",
+        payment=payment,
+        attempt=attempt,
+        available_at=timezone.now() + timedelta(seconds=delay),
+    )
+    _outbox_kick(message.pk, delay=delay)
+    return attempt
+
+
+def _outbox_kick(message_id: int, *, delay: float = 0.0) -> None:
+    def _send() -> None:
+        from apps.payments.tasks import outbox_process
+
+        try:
+            outbox_process.apply_async(args=(message_id,), countdown=delay)
+        except Exception:  # broker down: the outbox drain beat task picks the row up
+            logger.exception("outbox_kick_failed", message_id=message_id)
+
+    transaction.on_commit(_send)
+
+
+def _apply_compliance(
+    *, payment: OrchestrationPayment, actor: Any, already_locked: bool = False
+) -> OrchestrationPayment:
+    decision = compliance_decide_or_fallback_approve(payment=payment, actor=actor)
+    verdict = str(getattr(decision, "decision", "approve"))
+    data = {
+        "decision": verdict,
+        "score": float(getattr(decision, "score", 0) or 0),
+        "reasons": list(getattr(decision, "reasons", []) or []),
+        "case_id": str(decision.case_id) if getattr(decision, "case_id", None) else None,
+        "decision_id": str(decision.decision_id) if getattr(decision, "decision_id", None) else None,
+    }
+    metadata = {**(payment.metadata or {}), "compliance": data}
+    if verdict == "approve":
+        payment_transition(
+            payment=payment,
+            to_status=PaymentStatus.APPROVED,
+            actor="compliance",
+            reason="approved",
+            data=data,
+            fields={"metadata": metadata},
+            already_locked=already_locked,
+        )
+        _attempt_schedule(payment=payment, rail=payment.selected_rail, first=already_locked)
+    elif verdict == "review":
+        payment_transition(
+            payment=payment,
+            to_status=PaymentStatus.ON_HOLD,
+            actor="compliance",
+            reason="held for review",
+            data=data,
+            fields={"metadata": metadata},
+            already_locked=already_locked,
+        )
+        payment_event_emit(payment=payment, event="payment_on_hold")
+    else:
+        payment_transition(
+            payment=payment,
+            to_status=PaymentStatus.BLOCKED,
+            actor="compliance",
+            reason="blocked",
+            data=data,
+            fields={"metadata": metadata, "failure_reason": "blocked_by_compliance"},
+            already_locked=already_locked,
+        )
+        payment_event_emit(payment=payment, event="payment_failed", extra={"reason": "blocked_by_compliance"})
+    return payment
+
+
+@transaction.atomic
+def payment_orchestrate(
+    *,
+    organization: Any,
+    actor: Any,
+    request: PaymentRequest,
+    conversation: Any = None,
+    conversation_message: Any = None,
+    idempotency_key: str | None = None,
+    preferences: Preferences | None = None,
+) -> OrchestrationPayment:
+    """Route, record, screen and (when approved) schedule initiation of a payment.
+
+    The same ``idempotency_key`` for the organisation returns the existing payment.
+    """
+    from apps.core.authentication import ApiKeyPrincipal
+    from apps.payments.fx.services import fx_rate_lock
+    from apps.payments.metrics import payment_orchestration_latency
+
+    started = time.perf_counter()
+    key = (idempotency_key or "")[:255]
+    if key:
+        existing = OrchestrationPayment.objects.filter(organization=organization, idempotency_key=key).first()
+        if existing is not None:
+            return existing
+    prefs = preferences if preferences is not None else preferences_for(actor)
+    tier = request.kyc_tier or kyc_tier_for(organization=organization, party_ref=request.payer_ref)
+    decision = route(request, preferences=prefs, kyc_tier=tier)
+    metadata: dict[str, Any] = {"language": request.language, "kyc_tier": tier}
+    if request.payee_currency and request.payee_currency != request.currency:
+        metadata["fx_lock"] = fx_rate_lock(base=request.currency, quote=request.payee_currency).to_dict()
+    is_key = isinstance(actor, ApiKeyPrincipal)
+    fields = {
+        "organization": organization,
+        "conversation": conversation,
+        "conversation_message": conversation_message,
+        "created_by": None if is_key or actor is None else actor,
+        "created_by_api_key": actor.api_key if is_key else None,
+        "amount": request.amount,
+        "amount_currency": request.currency,
+        "payee_currency": request.payee_currency or request.currency,
+        "from_country": request.payer_country,
+        "to_country": request.payee_country,
+        "payer_ref": request.payer_ref,
+        "payee_ref": request.payee_ref,
+        "payee_name": request.payee_name,
+        "payee_identifiers": dict(request.payee_identifiers),
+        "purpose": request.purpose[:255],
+        "urgency": request.urgency,
+        "metadata": metadata,
+        "idempotency_key": key,
+        **_routing_fields(decision),
+    }
+    if key:
+        try:
+            with transaction.atomic():
+                payment = OrchestrationPayment.objects.create(**fields)
+        except IntegrityError:
+            # a concurrent request with the same key won the insert; its payment is the answer
+            return OrchestrationPayment.objects.get(organization=organization, idempotency_key=key)
+    else:
+        payment = OrchestrationPayment.objects.create(**fields)
+    # the row was inserted by this transaction, so nobody else can hold or change it
+    payment_record_created(payment=payment, actor=actor)
+    payment_transition(
+        payment=payment, to_status=PaymentStatus.SCREENING, actor=actor, reason="routed", already_locked=True
+    )
+    _apply_compliance(payment=payment, actor=actor, already_locked=True)
+    payment_orchestration_latency.observe(time.perf_counter() - started)
+    return payment
+
+
+def _locked(payment_id: Any) -> OrchestrationPayment:
+    try:
+        return OrchestrationPayment.objects.select_for_update(of=("self",)).get(pk=payment_id)
+    except OrchestrationPayment.DoesNotExist as exc:
+        raise NotFound("Payment not found.", code="payment_not_found") from exc
+
+
+@transaction.atomic
+def payment_compliance_resolved(
+    *, payment_id: Any, approved: bool, actor: Any, reason: str
+) -> OrchestrationPayment:
+    """A reviewer decided an on-hold payment: approve → initiate; reject → blocked."""
+    payment = _locked(payment_id)
+    if payment.status != PaymentStatus.ON_HOLD:
+        raise InvalidTransition(
+            f"Only on-hold payments can be resolved (this one is {payment.status}).",
+            extra={"from_status": payment.status},
+        )
+    if approved:
+        payment_transition(
+            payment=payment, to_status=PaymentStatus.APPROVED, actor=actor, reason=reason or "approved"
+        )
+        _attempt_schedule(payment=payment, rail=payment.selected_rail)
+    else:
+        payment_transition(
+            payment=payment,
+            to_status=PaymentStatus.BLOCKED,
+            actor=actor,
+            reason=reason or "rejected",
+            fields={"failure_reason": "blocked_by_compliance"},
+        )
+        payment_event_emit(payment=payment, event="payment_failed", extra={"reason": "blocked_by_compliance"})
+    return payment
+
+
+class PaymentNotCancellable(Conflict):
+    code = "payment_not_cancellable"
+    message = "This payment can no longer be cancelled."
+
+
+@transaction.atomic
+def payment_cancel(*, payment: OrchestrationPayment, actor: Any, reason: str) -> OrchestrationPayment:
+    locked = _locked(payment.pk)
+    if locked.status in TERMINAL:
+        raise PaymentNotCancellable(extra={"status": locked.status})
+    if locked.status in IN_FLIGHT:
+        attempt = locked.rail_attempts.order_by("-number").first()
+        if (
+            attempt is None
+            or not attempt.external_id
+            or not rail_adapter(attempt.rail).cancel(external_id=attempt.external_id)
+        ):
+            raise PaymentNotCancellable("The rail already settled or cannot cancel this payment.")
+        attempt.status = "cancelled"
+        attempt.finished_at = timezone.now()
+        attempt.save(update_fields=["status", "finished_at"])
+    OutboxMessage.objects.filter(payment=locked, status="pending").update(
+        status="done", last_error="cancelled"
+    )
+    payment_transition(
+        payment=locked, to_status=PaymentStatus.CANCELLED, actor=actor, reason=reason or "cancelled"
+    )
+    payment_event_emit(payment=locked, event="payment_failed", extra={"reason": "cancelled"})
+    payment.refresh_from_db()
+    return payment
+
+
+class FallbackNotPossible(Conflict):
+    code = "fallback_not_possible"
+    message = "This payment cannot fall back to another rail."
+
+
+_FALLBACK_FROM = {
+    PaymentStatus.APPROVED,
+    PaymentStatus.INITIATED,
+    PaymentStatus.PROCESSING,
+    PaymentStatus.FAILED,
+}
+
+
+@transaction.atomic
+def payment_fallback(
+    *, payment: OrchestrationPayment, actor: Any, reason: str, manual: bool = True
+) -> OrchestrationPayment:
+    """Move the payment to the next eligible rail it has not tried yet (bounded attempts).
+
+    With no rail left (or the bound reached) an automatic fallback fails the
+    payment; a manual one answers 409 and leaves it as it is.
+    """
+    locked = _locked(payment.pk)
+    if locked.status not in _FALLBACK_FROM:
+        raise FallbackNotPossible(extra={"status": locked.status})
+    attempts = list(locked.rail_attempts.order_by("number"))
+    current = attempts[-1] if attempts else None
+    if current is not None and current.status in ("pending", "initiated"):
+        if current.status == "initiated" and current.external_id:
+            try:
+                rail_adapter(current.rail).cancel(external_id=current.external_id)
+            except RailError:
+                logger.warning("fallback_cancel_failed", payment_id=str(locked.pk), rail=current.rail)
+        current.status = "abandoned"
+        current.error = reason[:500]
+        current.finished_at = timezone.now()
+        current.save(update_fields=["status", "error", "finished_at"])
+    OutboxMessage.objects.filter(payment=locked, status="pending").update(
+        status="done", last_error="superseded"
+    )
+    tried = {a.rail for a in attempts} | {locked.selected_rail}
+    decision: RoutingDecision | None = None
+    give_up = ""
+    if len(attempts) >= conf.max_rail_attempts() and not manual:
+        give_up = "max_rail_attempts"
+    else:
+        try:
+            decision = route(
+                _request_from_payment(locked),
+                kyc_tier=str((locked.metadata or {}).get("kyc_tier") or "basic"),
+                exclude=tried,
+            )
+        except NoEligibleRail:
+            give_up = "no_rail_left"
+    if decision is None:
+        if manual:
+            raise FallbackNotPossible("No other eligible rail for this payment.", extra={"reason": give_up})
+        if locked.status != PaymentStatus.FAILED:
+            payment_transition(
+                payment=locked,
+                to_status=PaymentStatus.FAILED,
+                actor=actor,
+                reason=f"{reason}; {give_up}",
+                fields={"failure_reason": reason[:255]},
+            )
+        payment_event_emit(payment=locked, event="payment_failed", extra={"reason": reason})
+        payment.refresh_from_db()
+        return payment
+    previous = locked.selected_rail
+    payment_transition(
+        payment=locked,
+        to_status=PaymentStatus.APPROVED,
+        actor=actor,
+        reason=f"fallback from {previous}: {reason}",
+        data={"from_rail": previous, "to_rail": decision.selected.rail, "reason": reason},
+        fields=_routing_fields(decision),
+    )
+    _attempt_schedule(payment=locked, rail=decision.selected.rail)
+    payment_event_emit(
+        payment=locked, event="payment_fallback", extra={"from_rail": previous, "reason": reason}
+    )
+    payment.refresh_from_db()
+    return payment
+
+
+@transaction.atomic
+def payment_retry(
+    *, payment: OrchestrationPayment, actor: Any, reason: str = "manual retry"
+) -> OrchestrationPayment:
+    """Staff retry of a failed payment on the best rail available now (tried rails included)."""
+    locked = _locked(payment.pk)
+    if locked.status != PaymentStatus.FAILED:
+        raise FallbackNotPossible("Only failed payments can be retried.", extra={"status": locked.status})
+    decision = route(
+        _request_from_payment(locked), kyc_tier=str((locked.metadata or {}).get("kyc_tier") or "basic")
+    )
+    payment_transition(
+        payment=locked,
+        to_status=PaymentStatus.APPROVED,
+        actor=actor,
+        reason=reason,
+        fields={**_routing_fields(decision), "failure_reason": ""},
+    )
+    _attempt_schedule(payment=locked, rail=decision.selected.rail)
+    payment.refresh_from_db()
+    return payment
+
+
+# --- outbox: exactly-once initiation --------------------------------------------------
+
+
+def _backoff_seconds(tries: int) -> float:
+    """Exponential backoff with full jitter (AWS architecture blog), capped."""
+    ceiling = min(conf.retry_max_seconds(), conf.retry_base_seconds() * (2 ** max(tries - 1, 0)))
+    return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not security
+
+
+def _failpoint(name: str, payment_id: Any) -> None:
+    """Crash the process here when a test armed this failpoint for this payment."""
+    if not conf.failpoints_enabled():
+        return
+    key = f"payments:failpoint:{name}"
+    if cache.get(key) == str(payment_id):
+        cache.delete(key)
+        logger.warning("failpoint_crash", failpoint=name, payment_id=str(payment_id))
+        os._exit(17)
+
+
+@transaction.atomic
+def outbox_message_process(*, message_id: int) -> str:
+    """Claim one outbox row (skip_locked) and initiate its attempt; idempotent and crash-safe.
+
+    The row lock is held through the provider call and the status change, so
+    two workers never initiate the same attempt; if this process dies before
+    commit the row stays pending and the provider, keyed by the attempt id,
+    returns the same payment on the replay.
+    """
+    message = (
+        OutboxMessage.objects.select_for_update(skip_locked=True)
+        .filter(pk=message_id, status="pending", available_at__lte=timezone.now())
+        .first()
+    )
+    if message is None:
+        return "skipped"
+    payment = _locked(message.payment_id)
+    attempt = message.attempt
+    if attempt is None or payment.status != PaymentStatus.APPROVED or attempt.status != "pending":
+        message.status, message.done_at, message.last_error = "done", timezone.now(), "nothing to do"
+        message.save(update_fields=["status", "done_at", "last_error"])
+        return "stale"
+    message.tries += 1
+    started = time.perf_counter()
+    try:
+        result = rail_adapter(attempt.rail).initiate(payment=payment, attempt=attempt)
+    except RailError as exc:
+        circuit_record(attempt.rail, ok=False)
+        if isinstance(exc, RailTransientError) and message.tries <= conf.max_transient_retries():
+            delay = _backoff_seconds(message.tries)
+            message.available_at = timezone.now() + timedelta(seconds=delay)
+            message.last_error = str(exc)[:500]
+            message.save(update_fields=["tries", "available_at", "last_error"])
+            _outbox_kick(message.pk, delay=delay)
+            return "retry_scheduled"
+        message.status, message.done_at, message.last_error = "done", timezone.now(), str(exc)[:500]
+        message.save(update_fields=["tries", "status", "done_at", "last_error"])
+        attempt.status, attempt.error, attempt.finished_at = "failed", str(exc)[:500], timezone.now()
+        attempt.save(update_fields=["status", "error", "finished_at"])
+        payment_fallback(payment=payment, actor="system", reason=f"{attempt.rail}: {exc}", manual=False)
+        return "fallback"
+    _failpoint("after_initiate", payment.pk)
+    now = timezone.now()
+    attempt.status, attempt.external_id, attempt.initiated_at = "initiated", result.external_id, now
+    attempt.latency_ms = int((time.perf_counter() - started) * 1000)
+    attempt.save(update_fields=["status", "external_id", "initiated_at", "latency_ms"])
+    payment_transition(
+        payment=payment,
+        to_status=PaymentStatus.INITIATED,
+        actor="system",
+        reason=f"initiated on {attempt.rail}",
+        data={"attempt": str(attempt.pk), "external_id": result.external_id},
+        fields={
+            "external_payment_id": result.external_id,
+            "attempts": attempt.number,
+            "metadata": {**(payment.metadata or {}), **result.metadata},
+        },
+    )
+    message.status, message.done_at = "done", now
+    message.save(update_fields=["tries", "status", "done_at"])
+    payment_event_emit(payment=payment, event="payment_initiated")
+    return "initiated"
+
+
+def outbox_drain(*, limit: int = 100) -> int:
+    """Process due pending outbox rows (the backstop for lost kicks and dead workers)."""
+    ids = list(
+        OutboxMessage.objects.filter(status="pending", available_at__lte=timezone.now())
+        .order_by("available_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    done = 0
+    for message_id in ids:
+        if outbox_message_process(message_id=message_id) not in ("skipped",):
+            done += 1
+    return done
+
+
+# --- outcomes: webhooks and polling ------------------------------------------------------
+
+
+class WebhookNotReady(Exception):
+    """The webhook arrived before our initiation committed; retry shortly."""
+
+
+def _attempt_for(rail: str, hook: RailWebhook) -> PaymentAttempt | None:
+    qs = PaymentAttempt.objects.select_related("payment")
+    if hook.attempt_id:
+        try:
+            found = qs.filter(pk=hook.attempt_id, rail=rail).first()
+        except Exception:  # not a UUID
+            found = None
+        if found is not None:
+            return found
+    return qs.filter(rail=rail, external_id=hook.external_id).first()
+
+
+@transaction.atomic
+def payment_outcome_apply(
+    *, attempt: PaymentAttempt, status: str, failure_reason: str = "", source: str
+) -> str:
+    """Apply a rail's final (or processing) status to the attempt and its payment."""
+    payment = _locked(attempt.payment_id)
+    attempt = PaymentAttempt.objects.select_for_update(of=("self",)).get(pk=attempt.pk)
+    if attempt.status in ("succeeded", "failed", "abandoned", "cancelled"):
+        return "already_final"
+    if attempt.status == "pending":
+        raise WebhookNotReady(str(attempt.pk))
+    now = timezone.now()
+    if status == "processing":
+        if payment.status == PaymentStatus.INITIATED:
+            payment_transition(
+                payment=payment, to_status=PaymentStatus.PROCESSING, actor=source, reason="rail processing"
+            )
+        return "processing"
+    latency = int((now - (attempt.initiated_at or attempt.created_at)).total_seconds() * 1000)
+    attempt.status = "succeeded" if status == "succeeded" else "failed"
+    attempt.error = failure_reason[:500]
+    attempt.finished_at = now
+    attempt.latency_ms = latency
+    attempt.save(update_fields=["status", "error", "finished_at", "latency_ms"])
+    circuit_record(attempt.rail, ok=status == "succeeded")
+    if payment.selected_rail != attempt.rail or payment.status not in IN_FLIGHT:
+        return "stale_attempt"
+    if status == "succeeded":
+        payment_transition(payment=payment, to_status=PaymentStatus.SUCCEEDED, actor=source, reason="settled")
+        payment_event_emit(payment=payment, event="payment_completed")
+        return "succeeded"
+    payment_fallback(
+        payment=payment, actor=source, reason=f"{attempt.rail}: {failure_reason or 'failed'}", manual=False
+    )
+    return "failed"
+
+
+@transaction.atomic
+def rail_webhook_receive(*, rail: str, headers: dict[str, str], body: bytes) -> tuple[RailWebhookEvent, bool]:
+    """Verify, store raw (one row per provider event id) and queue processing. Returns (row, created)."""
+    import json
+
+    adapter = rail_adapter(rail)
+    adapter.webhook_verify(headers=headers, body=body)
+    hook = adapter.webhook_parse(body=body)
+    kept = {k: v for k, v in headers.items() if k.lower().startswith(("x-", "stripe-", "content-type"))}
+    row, created = RailWebhookEvent.objects.get_or_create(
+        rail=rail,
+        event_id=hook.event_id[:255],
+        defaults={"event_type": hook.event_type[:100], "payload": json.loads(body), "headers": kept},
+    )
+    if created:
+        row_id = row.pk
+
+        def _send() -> None:
+            from apps.payments.tasks import webhook_process
+
+            webhook_process.delay(row_id)
+
+        transaction.on_commit(_send)
+    return row, created
+
+
+def rail_webhook_process(*, event_row_id: int) -> str:
+    """Apply a stored webhook. Raises ``WebhookNotReady`` when it raced ahead of our commit."""
+    import json
+
+    row = RailWebhookEvent.objects.get(pk=event_row_id)
+    if row.status == "processed":
+        return "already_processed"
+    hook = rail_adapter(row.rail).webhook_parse(body=json.dumps(row.payload).encode())
+    attempt = _attempt_for(row.rail, hook)
+    if attempt is None:
+        RailWebhookEvent.objects.filter(pk=row.pk).update(
+            status="ignored", error="unknown payment", processed_at=timezone.now()
+        )
+        return "ignored"
+    result = payment_outcome_apply(
+        attempt=attempt, status=hook.status, failure_reason=hook.failure_reason, source=f"webhook:{row.rail}"
+    )
+    RailWebhookEvent.objects.filter(pk=row.pk).update(status="processed", processed_at=timezone.now())
+    return result
+
+
+def payments_poll_stale(*, limit: int = 200) -> dict[str, int]:
+    """Backstop for missing webhooks: ask the rail about attempts initiated too long ago;
+    fall back once an initiation exceeds the timeout."""
+    counts = {"polled": 0, "settled": 0, "timed_out": 0}
+    now = timezone.now()
+    due = now - timedelta(seconds=conf.poll_after_seconds())
+    timeout = now - timedelta(seconds=conf.initiation_timeout_seconds())
+    attempts = list(
+        PaymentAttempt.objects.filter(status="initiated", initiated_at__lte=due)
+        .select_related("payment")
+        .order_by("initiated_at")[:limit]
+    )
+    for attempt in attempts:
+        counts["polled"] += 1
+        try:
+            result = rail_adapter(attempt.rail).status(external_id=attempt.external_id)
+        except RailError:
+            circuit_record(attempt.rail, ok=False)
+            result = None
+        if result is not None and result.status in ("succeeded", "failed"):
+            payment_outcome_apply(
+                attempt=attempt, status=result.status, failure_reason=result.failure_reason, source="poll"
+            )
+            counts["settled"] += 1
+        elif attempt.initiated_at and attempt.initiated_at <= timeout:
+            payment = attempt.payment
+            if payment.status in IN_FLIGHT and payment.selected_rail == attempt.rail:
+                payment_fallback(
+                    payment=payment, actor="poll", reason=f"{attempt.rail}: timed out", manual=False
+                )
+                counts["timed_out"] += 1
+    return counts
