@@ -1,0 +1,101 @@
+"""Compliance configuration, read from settings (with django-environ defaults)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import environ
+from django.conf import settings
+
+env = environ.Env()
+
+# Rough conversion to USD used only to compare amounts with USD-denominated rule
+# thresholds and limits; the rates are deliberately conservative and editable.
+DEFAULT_FX_TO_USD: dict[str, str] = {
+    "USD": "1",
+    "USDC": "1",
+    "EUR": "1.08",
+    "GBP": "1.27",
+    "CHF": "1.13",
+    "BRL": "0.19",
+    "AUD": "0.66",
+    "NZD": "0.60",
+    "CAD": "0.73",
+    "MXN": "0.055",
+    "ARS": "0.0011",
+    "CLP": "0.0011",
+    "COP": "0.00025",
+    "PEN": "0.27",
+    "JPY": "0.0067",
+    "CNY": "0.14",
+    "HKD": "0.13",
+    "SGD": "0.75",
+    "INR": "0.012",
+    "SEK": "0.095",
+    "NOK": "0.093",
+    "DKK": "0.145",
+    "PLN": "0.25",
+    "CZK": "0.043",
+    "HUF": "0.0028",
+    "ZAR": "0.055",
+}
+
+
+def _get(name: str, default: Any) -> Any:
+    return getattr(settings, name, default)
+
+
+def fx_to_usd() -> dict[str, Decimal]:
+    rates = dict(DEFAULT_FX_TO_USD)
+    rates.update(_get("COMPLIANCE_FX_TO_USD", {}))
+    return {k: Decimal(str(v)) for k, v in rates.items()}
+
+
+def review_score() -> int:
+    return int(_get("COMPLIANCE_REVIEW_SCORE", env.int("COMPLIANCE_REVIEW_SCORE", default=50)))
+
+
+def block_score() -> int:
+    return int(_get("COMPLIANCE_BLOCK_SCORE", env.int("COMPLIANCE_BLOCK_SCORE", default=150)))
+
+
+def four_eyes_amount_usd() -> Decimal:
+    return Decimal(
+        str(_get("COMPLIANCE_FOUR_EYES_USD", env.str("COMPLIANCE_FOUR_EYES_USD", default="10000")))
+    )
+
+
+def case_sla_hours() -> int:
+    return int(_get("COMPLIANCE_CASE_SLA_HOURS", env.int("COMPLIANCE_CASE_SLA_HOURS", default=24)))
+
+
+def sanctions_strong_score() -> float:
+    return float(_get("COMPLIANCE_SANCTIONS_STRONG", env.float("COMPLIANCE_SANCTIONS_STRONG", default=0.93)))
+
+
+def sanctions_weak_score() -> float:
+    return float(_get("COMPLIANCE_SANCTIONS_WEAK", env.float("COMPLIANCE_SANCTIONS_WEAK", default=0.85)))
+
+
+def sanctions_index_check_seconds() -> float:
+    return float(
+        _get("COMPLIANCE_INDEX_CHECK_SECONDS", env.float("COMPLIANCE_INDEX_CHECK_SECONDS", default=2.0))
+    )
+
+
+def sanctions_urls() -> dict[str, str]:
+    """``format -> URL`` refreshed weekly. For ``ofac-csv`` the URL is the folder holding sdn/alt/add.csv."""
+    default = {
+        "ofac-xml": "https://sanctionslistservice.ofac.treas.gov/api/PublicationPreview/exports/SDN.XML",
+        "eu-xml": "https://webgate.ec.europa.eu/fsd/fsf/public/files/xmlFullSanctionsList_1_1/content?token=dG9rZW4tMjAxNw",
+        "un-xml": "https://scsanctions.un.org/resources/xml/en/consolidated.xml",
+    }
+    configured = _get("COMPLIANCE_SANCTIONS_URLS", None)
+    if configured is not None:
+        return dict(configured)
+    raw = env.str("COMPLIANCE_SANCTIONS_URLS", default="")
+    if raw:
+        # "ofac-xml=https://...,un-xml=https://..."
+        return dict(item.split("=", 1) for item in raw.split(",") if "=" in item)
+    return default if env.bool("COMPLIANCE_SANCTIONS_REFRESH", default=False) else {}

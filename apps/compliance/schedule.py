@@ -1,0 +1,12 @@
+"""Periodic tasks of compliance (synced into django-celery-beat by core)."""
+
+BEAT_SCHEDULE: dict[str, dict] = {
+    "compliance.sanctions_refresh": {
+        "task": "compliance.sanctions_refresh",
+        "crontab": {"minute": "30", "hour": "3", "day_of_week": "1"},
+    },
+    "compliance.daily_summary": {
+        "task": "compliance.daily_summary",
+        "crontab": {"minute": "10", "hour": "0"},
+    },
+}

@@ -1,0 +1,1 @@
+"""Sanctions screening: name normalisation, the in-memory index and list importers."""
