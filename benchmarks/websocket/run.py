@@ -1,0 +1,170 @@
+"""WebSocket live feed: N concurrent authenticated connections on the organisation stream
+(``/api/v1/stream``) and the fan-out latency of events broadcast to all of them.
+
+Server: uvicorn (production settings, PostgreSQL + Redis channel layer) on 127.0.0.1.
+Load: separate processes using ``websockets``; one of them publishes timestamped events to
+the organisation's group through the Redis channel layer (as a Celery worker does), every
+connection records receive time − publish time.
+
+Target (design): 10,000 concurrent connections, fan-out p95 < 100 ms.
+Env: BENCH_WS_CONNECTIONS (10000), BENCH_WS_SHARDS (load processes, 2), BENCH_WS_EVENTS (5),
+BENCH_WS_GAP (seconds between events, 2), BENCH_WORKERS (uvicorn workers, 1),
+BENCH_DATABASE_URL, BENCH_REDIS_URL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from benchmarks._lib.harness import bench_env, ensure_database, free_port, manage_shell, wait_http
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+SEED = """
+from rest_framework_simplejwt.tokens import AccessToken
+from apps.core.models import Organization, User, Membership
+org, _ = Organization.objects.get_or_create(slug="bench-ws", defaults={"name": "Bench WS"})
+user, _ = User.objects.get_or_create(username="bench-ws")
+Membership.objects.get_or_create(organization=org, user=user, defaults={"role": "owner"})
+print(f"{org.pk} {AccessToken.for_user(user)}")
+"""
+DEADLINE_S = 150
+
+
+@contextmanager
+def ws_server(env: dict[str, str], *, workers: int, ws_impl: str) -> Iterator[int]:
+    port = free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "agentpay.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "--ws",
+        ws_impl,
+        "--lifespan",
+        "off",
+    ]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
+    try:
+        wait_http(port)
+        yield port
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # inherited by server and load processes
+    n = int(os.environ.get("BENCH_WS_CONNECTIONS", "10000"))
+    shards = int(os.environ.get("BENCH_WS_SHARDS", "2"))
+    events = int(os.environ.get("BENCH_WS_EVENTS", "5"))
+    gap = float(os.environ.get("BENCH_WS_GAP", "2"))
+    workers = int(os.environ.get("BENCH_WORKERS", "1"))
+    if n + 200 > hard:
+        print(f"open-file limit {hard} is too low for {n} connections; lowering to {hard - 500}")
+        n = hard - 500
+    env = bench_env("agentpay_bench_ws", redis_db=7)
+    env["CHANNEL_PREFIX"] = f"benchws{os.getpid()}"
+    ensure_database(env)
+    org_id, token = manage_shell(env, SEED).split()
+    started = time.time()
+    ws_impl = os.environ.get("BENCH_WS_IMPL", "websockets-sansio")
+    with ws_server(env, workers=workers, ws_impl=ws_impl) as port, tempfile.TemporaryDirectory() as tmp:
+        url = f"ws://127.0.0.1:{port}/api/v1/stream?token={token}"
+        procs, outs = [], []
+        for shard in range(shards):
+            count = n // shards + (1 if shard < n % shards else 0)
+            out = str(Path(tmp) / f"shard{shard}.json")
+            outs.append(out)
+            args = [
+                url,
+                str(count),
+                str(shard),
+                str(shards),
+                env["REDIS_URL"],
+                env["CHANNEL_PREFIX"],
+                f"org.{org_id}",
+                str(events),
+                str(gap),
+                out,
+            ]
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, str(HERE / "load.py"), *args],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+            )
+        ready = []
+        for proc in procs:
+            line = proc.stdout.readline() if proc.stdout else ""
+            if not line:
+                raise SystemExit("a load process died while connecting")
+            ready.append(json.loads(line))
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        for proc in procs:
+            proc.wait(timeout=max(10, DEADLINE_S - (time.time() - started)))
+        results = [json.loads(Path(o).read_text()) for o in outs]
+    connected = sum(r["connected"] for r in results)
+    failed = sum(r["failed"] for r in results)
+    lat = [x for r in results for x in r["latencies_ms"]]
+    expected = connected * events
+    ramp = max(r["ramp_s"] for r in results)
+    print(
+        f"websocket: /api/v1/stream, uvicorn x{workers} (--ws {ws_impl}), Redis channel layer, "
+        f"{shards} load processes"
+    )
+    print(
+        f"connections: {connected} open of {n} requested ({failed} failed), ramp {ramp:.1f} s "
+        f"({connected / ramp if ramp else 0:.0f} conn/s)"
+    )
+    print(
+        f"events: {events} broadcasts x {connected} connections = {expected} expected, "
+        f"{len(lat)} delivered ({100 * len(lat) / expected if expected else 0:.1f}%)"
+    )
+    print(
+        f"fan-out latency ms: p50 {percentile(lat, 50):.1f}  p95 {percentile(lat, 95):.1f}  "
+        f"p99 {percentile(lat, 99):.1f}  max {max(lat) if lat else float('nan'):.1f}"
+    )
+    ok = connected >= n and len(lat) == expected and percentile(lat, 95) < 100
+    print("target 10,000 connections with p95 < 100 ms: " + ("met" if ok and n >= 10000 else "NOT met"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""MCP server, exercised with the official SDK's own client (in-process and over streamable HTTP)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from apps.conversations.mcp.server import mcp_server_build
+from tests.conversations.conftest_b import AgentBackendDouble, acreate, agent_backend_install
+from tests.factories import OrganizationFactory
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+TOOLS = {"analyze_message", "quote_payment", "create_payment", "get_payment", "list_payments"}
+
+
+@pytest.fixture
+def backend(monkeypatch: pytest.MonkeyPatch) -> AgentBackendDouble:
+    return agent_backend_install(monkeypatch)
+
+
+async def new_key(scopes: list[str], **limits: Any) -> tuple[Any, str]:
+    from apps.core.services import api_key_create
+
+    org = await acreate(OrganizationFactory, default_currency="BRL", country="BR")
+    from asgiref.sync import sync_to_async
+
+    return await sync_to_async(api_key_create)(organization=org, name="agent", scopes=scopes, **limits)
+
+
+def error_body(result: Any) -> dict[str, Any]:
+    # the SDK prefixes a tool error with "Error executing tool <name>: "; the rest is our error body
+    assert result.is_error
+    text = result.content[0].text
+    return dict(json.loads(text[text.index("{") :]))
+
+
+async def test_lists_the_five_tools_with_schemas(backend: AgentBackendDouble) -> None:
+    _, raw = await new_key(["admin"])
+    async with Client(mcp_server_build(stdio_api_key=raw)) as client:
+        tools = (await client.list_tools()).tools
+    assert {t.name for t in tools} == TOOLS
+    create = next(t for t in tools if t.name == "create_payment")
+    assert {"amount", "currency", "idempotency_key"} <= set(create.input_schema["required"])
+
+
+async def test_analyze_message_returns_structured_intent(backend: AgentBackendDouble) -> None:
+    _, raw = await new_key(["intent"])
+    async with Client(mcp_server_build(stdio_api_key=raw)) as client:
+        result = await client.call_tool("analyze_message", {"text": "paga a ana R$ 30 via pix"})
+    assert not result.is_error
+    assert result.structured_content["intent"] == "send_payment"
+    assert result.structured_content["confidence"] == 0.93
+    assert backend.analyzed[0]["text"] == "paga a ana R$ 30 via pix"
+
+
+async def test_create_payment_is_idempotent_and_readable(backend: AgentBackendDouble) -> None:
+    _, raw = await new_key(["payments:write"])
+    args = {"amount": "30.00", "currency": "BRL", "idempotency_key": "mcp-1", "payee_name": "Ana"}
+    async with Client(mcp_server_build(stdio_api_key=raw)) as client:
+        first = await client.call_tool("create_payment", args)
+        again = await client.call_tool("create_payment", args)
+        fetched = await client.call_tool("get_payment", {"payment_id": first.structured_content["id"]})
+        listed = await client.call_tool("list_payments", {"limit": 5})
+    assert first.structured_content["id"] == again.structured_content["id"]
+    assert len(backend.orchestrated) == 1
+    assert backend.orchestrated[0]["request"].amount == Decimal("30.00")
+    assert fetched.structured_content["pix_emv"].startswith("000201")
+    assert [p["id"] for p in listed.structured_content["payments"]] == [first.structured_content["id"]]
+
+
+async def test_create_payment_enforces_scope_and_spending_limit(backend: AgentBackendDouble) -> None:
+    _, read_only = await new_key(["read"])
+    _, limited = await new_key(["payments:write"], spending_limit_per_payment=Decimal("10"))
+    args = {"amount": "30.00", "currency": "BRL", "idempotency_key": "mcp-2"}
+    async with Client(mcp_server_build(stdio_api_key=read_only)) as client:
+        refused = await client.call_tool("create_payment", args)
+    async with Client(mcp_server_build(stdio_api_key=limited)) as client:
+        too_big = await client.call_tool("create_payment", args)
+        bad_amount = await client.call_tool("create_payment", {**args, "amount": "thirty"})
+    assert error_body(refused)["code"] == "scope_required"
+    assert error_body(too_big)["code"] == "spending_limit_exceeded"
+    assert error_body(bad_amount)["code"] == "invalid_amount"
+    assert backend.orchestrated == []
+
+
+async def test_revoked_key_gets_an_authentication_error(backend: AgentBackendDouble) -> None:
+    from asgiref.sync import sync_to_async
+
+    from apps.core.services import api_key_revoke
+
+    key, raw = await new_key(["admin"])
+    await sync_to_async(api_key_revoke)(api_key=key)
+    async with Client(mcp_server_build(stdio_api_key=raw)) as client:
+        result = await client.call_tool("list_payments", {})
+    assert error_body(result)["code"] == "authentication_failed"
+
+
+def http_client(headers: dict[str, str]) -> httpx2.AsyncClient:
+    from agentpay.asgi import application
+
+    return httpx2.AsyncClient(
+        transport=httpx2.ASGITransport(app=application), base_url="http://testserver", headers=headers
+    )
+
+
+async def test_http_mount_refuses_requests_without_a_valid_key() -> None:
+    async with http_client({}) as http:
+        missing = await http.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+    async with http_client({"X-Api-Key": "nope.nope"}) as http:
+        invalid = await http.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+    assert missing.status_code == 401
+    assert missing.json()["code"] == "authentication_failed"
+    assert invalid.status_code == 401
+
+
+async def test_http_mount_serves_the_tools_to_the_sdk_client(backend: AgentBackendDouble) -> None:
+    key, raw = await new_key(["payments:write", "intent"])
+    # a client-supplied key id header must not impersonate another key
+    http = http_client({"X-Api-Key": raw, "X-AgentPay-Api-Key-Id": "999"})
+    async with http, Client(streamable_http_client("http://testserver/mcp", http_client=http)) as client:
+        tools = {t.name for t in (await client.list_tools()).tools}
+        created = await client.call_tool(
+            "create_payment", {"amount": "12.00", "currency": "BRL", "idempotency_key": "http-1"}
+        )
+    assert tools == TOOLS
+    assert not created.is_error, created.content
+    assert backend.orchestrated[0]["actor"].api_key.pk == key.pk
+
+
+async def test_django_still_serves_the_rest_of_the_site() -> None:
+    async with http_client({}) as http:
+        response = await http.get("/healthz")
+    assert response.status_code == 200
