@@ -45,6 +45,40 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         pytest.exit("REQUIRE_SERVICES=1 but " + "; ".join(problems), returncode=3)
 
 
+def _is_transactional(item: pytest.Item) -> bool:
+    marker = item.get_closest_marker("django_db")
+    names = getattr(item, "fixturenames", ())
+    return (
+        bool(marker and marker.kwargs.get("transaction"))
+        or "transactional_db" in names
+        or "live_server" in names
+    )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """A transactional test ends with a flush, which also empties the rows data migrations
+    seeded (rail catalogue, default rules and limits, role groups): put them back, so the
+    next test in this worker sees the database ``migrate`` leaves."""
+    yield
+    if not _is_transactional(item):
+        return
+    import importlib
+
+    from django.apps import apps
+    from django.contrib.auth.models import Group, Permission
+    from pytest_django.plugin import blocking_manager_key
+
+    from apps.core.services import roles_sync
+    from apps.payments.rails.registry import rail_catalog_invalidate
+
+    with item.config.stash[blocking_manager_key].unblock():
+        importlib.import_module("apps.payments.migrations.0003_seed_rail_catalog").seed(apps, None)
+        importlib.import_module("apps.compliance.migrations.0002_default_rules_and_limits").seed(apps, None)
+        roles_sync(group_model=Group, permission_model=Permission)
+    rail_catalog_invalidate()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if "postgres" in item.keywords and not settings.IS_POSTGRES:
@@ -174,3 +208,16 @@ def celery_worker_process(transactional_db: Any) -> Iterator[subprocess.Popen[by
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture
+def rails(db: Any) -> Any:
+    """The seeded rail catalogue (re-seeded if a transactional test flushed it)."""
+    from apps.payments.models import RailDefinition
+    from apps.payments.rails.registry import rail_catalog, rail_catalog_invalidate
+    from apps.payments.rails.seed import rail_catalog_seed
+
+    if RailDefinition.objects.count() < 7:
+        rail_catalog_seed()
+    rail_catalog_invalidate()
+    return rail_catalog()

@@ -173,7 +173,7 @@ E2E_MISSING = _e2e_missing()
 
 
 @pytest.mark.skipif(bool(E2E_MISSING), reason=f"needs the real {E2E_MISSING}")
-def test_pay_ana_by_pix_end_to_end(page: Any, live_url: str) -> None:
+def test_pay_ana_by_pix_end_to_end(rails: Any, page: Any, live_url: str) -> None:
     # given the demo-like organisation's public chat, with every real piece behind it
     OrganizationFactory(
         slug="e2e", name="E2E Shop", country="BR", default_currency="BRL", default_language="en"

@@ -25,19 +25,6 @@ def _fresh_payment_caches(settings: Any) -> Iterator[None]:
     fx.fx_table_reset()
 
 
-@pytest.fixture
-def rails(db: Any) -> Any:
-    """The seeded rail catalogue (re-seeded if a transactional test flushed it)."""
-    from apps.payments.models import RailDefinition
-    from apps.payments.rails.registry import rail_catalog, rail_catalog_invalidate
-    from apps.payments.rails.seed import rail_catalog_seed
-
-    if RailDefinition.objects.count() < 7:
-        rail_catalog_seed()
-    rail_catalog_invalidate()
-    return rail_catalog()
-
-
 def make_request(**overrides: Any) -> PaymentRequest:
     data: dict[str, Any] = {
         "amount": Decimal("100.00"),
