@@ -576,6 +576,14 @@ def outbound_message_deliver(*, outbound_id: Any) -> OutboundMessage:
     return outbound
 
 
+def outbound_message_retry(*, outbound_id: Any) -> OutboundMessage:
+    """Staff asked to send a failed (or stuck queued) reply again: requeue it and deliver now."""
+    OutboundMessage.objects.filter(pk=outbound_id, status=OutboundStatus.FAILED).update(
+        status=OutboundStatus.QUEUED, error=""
+    )
+    return outbound_message_deliver(outbound_id=outbound_id)
+
+
 def outbound_message_fail(*, outbound_id: Any, error: str) -> None:
     """Give up on a reply after the last retry."""
     OutboundMessage.objects.filter(pk=outbound_id, status=OutboundStatus.QUEUED).update(
