@@ -276,6 +276,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": [
         "apps.core.throttling.PerIPThrottle",
         "apps.core.throttling.PerUserThrottle",
+        # only counts requests that name a conversation (URL kwarg or body ``conversation_id``)
+        "apps.core.throttling.PerConversationThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "ip": env.str("THROTTLE_IP", default="1000/min"),

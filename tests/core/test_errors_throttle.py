@@ -100,3 +100,29 @@ def test_per_ip_throttle(api_client, settings):
     results = [throttle.allow_request(drf_request, None) for _ in range(4)]
     assert results == [True, True, True, False]
     assert throttle.wait() >= 1
+
+
+def test_per_conversation_throttle_guards_the_real_endpoints(auth_client, organization):
+    # given two conversations of the caller's organisation
+    from apps.conversations.models import Conversation
+
+    busy, quiet = (
+        Conversation.objects.create(organization=organization, platform="webchat", external_conversation_id=x)
+        for x in ("busy", "quiet")
+    )
+    # when one conversation's messages are analysed 11 times within a minute
+    codes = [
+        auth_client.post(
+            "/api/v1/intent/analyze",
+            {"text": f"pix {i} reais", "conversation_id": str(busy.pk)},
+            format="json",
+        ).status_code
+        for i in range(11)
+    ]
+    # then the 11th is refused with Retry-After, by URL kwarg as well as by body field
+    assert codes[:10] == [200] * 10 and codes[10] == 429
+    listing = auth_client.get(f"/api/v1/conversations/{busy.pk}/intents")
+    assert listing.status_code == 429 and int(listing["Retry-After"]) >= 1
+    assert listing.json()["code"] == "throttled"
+    # and another conversation is not affected
+    assert auth_client.get(f"/api/v1/conversations/{quiet.pk}/intents").status_code == 200
