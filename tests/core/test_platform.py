@@ -197,3 +197,52 @@ def test_celery_round_trip_through_the_real_broker(celery_worker_process):
     payload = result.get(timeout=60)
     assert payload["token"] == token
     assert payload["pid"] == celery_worker_process.pid
+
+
+@pytest.mark.django_db
+def test_local_login_verifies_the_session_when_a_token_is_typed(settings):
+    # given local settings and a reviewer with a TOTP device
+    settings.ADMIN_REQUIRE_OTP = False
+    reviewer = UserFactory(is_staff=True, username="rev")
+    reviewer.set_password("pw-123456789")
+    reviewer.save()
+    device = TOTPDevice.objects.create(user=reviewer, name="default", confirmed=True)
+    from django_otp.oath import totp
+
+    # when they sign in with the password only, the console opens but the session is unverified
+    client = Client()
+    resp = client.post(
+        "/admin/login/", {"username": "rev", "password": "pw-123456789", "next": "/admin/"}, follow=True
+    )
+    assert resp.status_code == 200 and resp.context["user"].is_authenticated
+    assert not resp.context["user"].is_verified()
+    # and with the current token as well, the session is verified (cases can be decided)
+    client = Client()
+    token = f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}"
+    resp = client.post(
+        "/admin/login/",
+        {
+            "username": "rev",
+            "password": "pw-123456789",
+            "otp_device": device.persistent_id,
+            "otp_token": token,
+        },
+        follow=True,
+    )
+    assert resp.context["user"].is_verified()
+    # and a wrong token is refused
+    resp = Client().post(
+        "/admin/login/", {"username": "rev", "password": "pw-123456789", "otp_token": "000000"}
+    )
+    assert resp.status_code == 200 and resp.context["form"].errors
+
+
+@pytest.mark.django_db
+def test_seed_demo_gives_reviewers_a_totp_device():
+    out = io.StringIO()
+    call_command("seed_demo", stdout=out)
+    text = out.getvalue()
+    assert "TOTP for reviewer: otpauth://totp/" in text and "TOTP for reviewer2: otpauth://totp/" in text
+    assert (
+        TOTPDevice.objects.filter(user__username__in=["reviewer", "reviewer2"], confirmed=True).count() == 2
+    )

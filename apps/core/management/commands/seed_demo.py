@@ -47,6 +47,15 @@ class Command(BaseCommand):
             user.save()
             membership_add(organization=org, user=user, role=role)
 
+        # Reviewers decide cases only in a session verified with a TOTP device: give the demo
+        # reviewers one each and print its provisioning URI (scan it, or use any TOTP tool).
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        for username in ("reviewer", "reviewer2"):
+            user = User.objects.get(username=username)
+            device, _ = TOTPDevice.objects.get_or_create(user=user, name="demo", defaults={"confirmed": True})
+            self.stdout.write(f"TOTP for {username}: {device.config_url}")
+
         from apps.core.demo import demo_data_load
 
         summary = demo_data_load(organization=org)
