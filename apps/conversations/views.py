@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
 from apps.conversations.consumers import webchat_default_org_slug
+from apps.core.exceptions import error_body
 from apps.core.models import Membership, Organization
 
 # A PIX "copia e cola" payload is at most a few hundred bytes; anything longer is not one.
@@ -35,8 +36,13 @@ def webchat_qr_svg(request: HttpRequest) -> HttpResponse:
     """``/chat/qr.svg?data=<EMV>``: the QR of a PIX payload as SVG, for replies sent without an image."""
     data = request.GET.get("data", "")
     if not data or len(data) > QR_MAX_LENGTH:
-        return HttpResponse(
-            "data is required (at most 512 characters)", status=400, content_type="text/plain"
+        return JsonResponse(
+            error_body(
+                "invalid_qr_data",
+                "The QR payload is invalid.",
+                {"data": [f"Required, at most {QR_MAX_LENGTH} characters."]},
+            ),
+            status=400,
         )
     return HttpResponse(qr_svg(data), content_type="image/svg+xml")
 

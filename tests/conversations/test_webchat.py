@@ -78,8 +78,10 @@ def test_qr_svg_encodes_the_payload(client: Any) -> None:
 
 
 def test_qr_svg_rejects_missing_or_oversized_data(client: Any) -> None:
-    assert client.get("/chat/qr.svg").status_code == 400
-    assert client.get("/chat/qr.svg", {"data": "x" * 513}).status_code == 400
+    for params in ({}, {"data": "x" * 513}):
+        response = client.get("/chat/qr.svg", params)
+        assert response.status_code == 400
+        assert response.json()["code"] == "invalid_qr_data" and "data" in response.json()["errors"]
 
 
 @pytest.mark.django_db
