@@ -21,6 +21,7 @@ def request_organization(request: Any) -> Organization | None:
         return cached
     user = getattr(request, "user", None)
     org: Organization | None = None
+    membership: Membership | None = None
     if isinstance(user, ApiKeyPrincipal):
         org = user.organization
     elif user is not None and user.is_authenticated:
@@ -31,11 +32,12 @@ def request_organization(request: Any) -> Organization | None:
         if wanted:
             for m in memberships:
                 if wanted in (m.organization.slug, str(m.organization.pk)):
-                    org = m.organization
+                    membership = m
                     break
         else:
-            first = memberships.order_by("created_at").first()
-            org = first.organization if first else None
+            membership = memberships.order_by("created_at").first()
+        org = membership.organization if membership else None
+    request._agentpay_membership = membership
     request._agentpay_org = org
     if org is not None:
         structlog.contextvars.bind_contextvars(organization_id=str(org.pk))
@@ -47,6 +49,9 @@ def request_role(request: Any) -> str | None:
     org = request_organization(request)
     if org is None or user is None or isinstance(user, ApiKeyPrincipal):
         return None
+    membership = getattr(request, "_agentpay_membership", None)
+    if membership is not None and membership.organization_id == org.pk:
+        return str(membership.role)
     return Membership.objects.filter(organization=org, user=user).values_list("role", flat=True).first()
 
 

@@ -13,7 +13,9 @@ def payment_list(
     *, organization: Organization, filters: dict[str, Any] | None = None
 ) -> QuerySet[OrchestrationPayment]:
     qs = OrchestrationPayment.objects.filter(organization=organization)
-    return PaymentFilter(filters or {}, queryset=qs).qs
+    if not filters:  # the API's filter backend applies the query string itself
+        return qs
+    return PaymentFilter(filters, queryset=qs).qs
 
 
 def payment_get(*, organization: Organization, payment_id: Any) -> OrchestrationPayment | None:
