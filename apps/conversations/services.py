@@ -80,6 +80,23 @@ def _secrets_apply(account: PlatformAccount, secrets: dict[str, str]) -> None:
     account.webhook_secret_hash = secret_hash(hook_secret) if hook_secret else ""
 
 
+def platform_secrets_rotate(*, rehash: bool = False) -> int:
+    """Re-encrypt every account's secrets with the newest ``FIELD_ENCRYPTION_KEYS`` key
+    (``rehash``: recompute the webhook secret's keyed hash after ``PII_HASH_KEY`` changed)."""
+    from apps.conversations.platforms.crypto import secrets_rotate
+
+    count = 0
+    for pk in PlatformAccount.objects.exclude(secrets_encrypted="").values_list("pk", flat=True):
+        with transaction.atomic():
+            account = PlatformAccount.objects.select_for_update(of=("self",)).get(pk=pk)
+            account.secrets_encrypted = secrets_rotate(account.secrets_encrypted)
+            if rehash:
+                _secrets_apply(account, account.secrets_get())
+            account.save(update_fields=["secrets_encrypted", "webhook_secret_hash", "updated_at"])
+            count += 1
+    return count
+
+
 # --- webhooks -------------------------------------------------------------------
 def webhook_event_store(
     *,

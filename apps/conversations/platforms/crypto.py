@@ -23,6 +23,11 @@ def secrets_encrypt(secrets: dict[str, str]) -> str:
     return _fernet().encrypt(json.dumps(secrets, sort_keys=True).encode()).decode()
 
 
+def secrets_rotate(token: str) -> str:
+    """Re-encrypt ``token`` with the newest key (MultiFernet.rotate); raises on an unknown key."""
+    return _fernet().rotate(token.encode()).decode()
+
+
 def secrets_decrypt(token: str) -> dict[str, str]:
     if not token:
         return {}

@@ -7,8 +7,9 @@ from django.core.management.base import BaseCommand
 
 class Command(BaseCommand):
     help = (
-        "Re-encrypt PII with the newest FIELD_ENCRYPTION_KEYS key (prepend the new key first, "
-        "drop the old one after). --reindex recomputes blind indexes after PII_HASH_KEY changed."
+        "Re-encrypt PII and platform secrets with the newest FIELD_ENCRYPTION_KEYS key (prepend the "
+        "new key first, drop the old one after). --reindex recomputes blind indexes and webhook "
+        "secret hashes after PII_HASH_KEY changed."
     )
 
     def add_arguments(self, parser: Any) -> None:
@@ -16,6 +17,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, reindex: bool = False, **options: Any) -> None:
         from apps.compliance.services import pii_rotate_keys
+        from apps.conversations.services import platform_secrets_rotate
 
         count = pii_rotate_keys(reindex=reindex)
-        self.stdout.write(self.style.SUCCESS(f"Re-encrypted {count} rows"))
+        accounts = platform_secrets_rotate(rehash=reindex)
+        self.stdout.write(self.style.SUCCESS(f"Re-encrypted {count} rows and {accounts} platform accounts"))
