@@ -261,6 +261,7 @@ class PlatformAccountAdmin(admin.ModelAdmin):
                 secrets=secrets,
                 name=obj.name,
                 language=obj.language,
+                actor=request.user,
             )
             obj.pk = created.pk
             obj._state.adding = False
@@ -269,4 +270,4 @@ class PlatformAccountAdmin(admin.ModelAdmin):
             external_id=obj.external_id, name=obj.name, language=obj.language, is_active=obj.is_active
         )
         if secrets:
-            services.platform_account_secrets_set(account=obj, secrets=secrets)
+            services.platform_account_secrets_set(account=obj, secrets=secrets, actor=request.user)

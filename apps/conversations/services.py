@@ -52,6 +52,7 @@ def platform_account_create(
     secrets: dict[str, str],
     name: str = "",
     language: str = "",
+    actor: Any = None,
 ) -> PlatformAccount:
     """Connect a WhatsApp number / Slack workspace / Telegram bot to an organisation.
 
@@ -63,15 +64,31 @@ def platform_account_create(
     )
     _secrets_apply(account, secrets)
     account.save()
+    _secrets_audit("conversations.platform_account_created", account=account, names=secrets, actor=actor)
     return account
 
 
 @transaction.atomic
-def platform_account_secrets_set(*, account: PlatformAccount, secrets: dict[str, str]) -> PlatformAccount:
+def platform_account_secrets_set(
+    *, account: PlatformAccount, secrets: dict[str, str], actor: Any = None
+) -> PlatformAccount:
     locked = PlatformAccount.objects.select_for_update(of=("self",)).get(pk=account.pk)
     _secrets_apply(locked, {**locked.secrets_get(), **secrets})
     locked.save(update_fields=["secrets_encrypted", "webhook_secret_hash", "updated_at"])
+    _secrets_audit("conversations.platform_secrets_changed", account=locked, names=secrets, actor=actor)
     return locked
+
+
+def _secrets_audit(action: str, *, account: PlatformAccount, names: dict[str, str], actor: Any) -> None:
+    """Which secrets changed (never their values) goes to the hash-chained audit log."""
+    from apps.compliance.services import audit_record
+
+    audit_record(
+        action=action,
+        actor=actor,
+        target=account,
+        after={"platform": account.platform, "external_id": account.external_id, "secrets": sorted(names)},
+    )
 
 
 def _secrets_apply(account: PlatformAccount, secrets: dict[str, str]) -> None:

@@ -47,6 +47,18 @@ def role_group_name(role: str) -> str:
     return ROLE_GROUP_NAMES[Role(role)]
 
 
+def _audit(
+    action: str, *, actor: Any, target: Any, before: dict | None = None, after: dict | None = None
+) -> None:
+    """Security-relevant changes (keys, roles) go to the compliance layer's hash-chained audit log."""
+    from django.apps import apps
+
+    if apps.is_installed("apps.compliance"):
+        from apps.compliance.services import audit_record
+
+        audit_record(action=action, actor=actor, target=target, before=before, after=after)
+
+
 @transaction.atomic
 def organization_create(*, name: str, slug: str, owner: User | None = None, **fields: Any) -> Organization:
     org = Organization.objects.create(name=name, slug=slug, **fields)
@@ -59,9 +71,20 @@ def organization_create(*, name: str, slug: str, owner: User | None = None, **fi
 def membership_add(*, organization: Organization, user: User, role: str) -> Membership:
     from django.contrib.auth.models import Group
 
+    previous = (
+        Membership.objects.filter(organization=organization, user=user).values_list("role", flat=True).first()
+    )
     membership, _ = Membership.objects.update_or_create(
         organization=organization, user=user, defaults={"role": role}
     )
+    if previous != role:
+        _audit(
+            "core.membership_role_set",
+            actor=None,
+            target=membership,
+            before={"role": previous} if previous else None,
+            after={"user": str(user.pk), "role": role},
+        )
     group = Group.objects.filter(name=role_group_name(role)).first()
     if group is not None:
         user.groups.add(group)
@@ -93,6 +116,17 @@ def api_key_create(
         spending_limit_currency=spending_limit_currency,
         rotated_from=rotated_from,
     )
+    _audit(
+        "core.api_key_created",
+        actor=actor,
+        target=key,
+        after={
+            "name": name,
+            "prefix": key.prefix,
+            "scopes": list(scopes),
+            "rotated_from": getattr(rotated_from, "pk", None),
+        },
+    )
     return cast(OrganizationAPIKey, key), raw
 
 
@@ -103,6 +137,9 @@ def api_key_revoke(*, api_key: OrganizationAPIKey, actor: User | None = None) ->
         raise ApplicationError("This API key is already revoked.", code="api_key_revoked", status_code=409)
     key.revoked = True
     key.save(update_fields=["revoked"])
+    _audit(
+        "core.api_key_revoked", actor=actor, target=key, before={"revoked": False}, after={"revoked": True}
+    )
     return key
 
 

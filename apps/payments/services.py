@@ -141,6 +141,13 @@ def _optional(module: str, name: str) -> Any:
         return None
 
 
+def _audit(action: str, *, actor: Any, payment: OrchestrationPayment, before: dict, after: dict) -> None:
+    """A person's or an integration's manual action on a payment goes to the hash-chained audit log."""
+    record = _optional("apps.compliance.services", "audit_record")
+    if record is not None:
+        record(action=action, actor=actor, target=payment, before=before, after=after)
+
+
 @dataclass(frozen=True)
 class FallbackComplianceDecision:
     """Used only while apps.compliance has no ``payment_compliance_decide``."""
@@ -507,8 +514,16 @@ def payment_cancel(*, payment: OrchestrationPayment, actor: Any, reason: str) ->
     OutboxMessage.objects.filter(payment=locked, status="pending").update(
         status="done", last_error="cancelled"
     )
+    before = {"status": locked.status}
     payment_transition(
         payment=locked, to_status=PaymentStatus.CANCELLED, actor=actor, reason=reason or "cancelled"
+    )
+    _audit(
+        "payments.payment_cancelled",
+        actor=actor,
+        payment=locked,
+        before=before,
+        after={"status": locked.status, "reason": reason},
     )
     payment_event_emit(payment=locked, event="payment_failed", extra={"reason": "cancelled"})
     payment.refresh_from_db()
@@ -593,6 +608,14 @@ def payment_fallback(
         fields=_routing_fields(decision),
     )
     _attempt_schedule(payment=locked, rail=decision.selected.rail)
+    if manual:
+        _audit(
+            "payments.payment_fallback",
+            actor=actor,
+            payment=locked,
+            before={"rail": previous},
+            after={"rail": decision.selected.rail, "reason": reason},
+        )
     payment_event_emit(
         payment=locked, event="payment_fallback", extra={"from_rail": previous, "reason": reason}
     )
@@ -611,6 +634,7 @@ def payment_retry(
     decision = route(
         _request_from_payment(locked), kyc_tier=str((locked.metadata or {}).get("kyc_tier") or "basic")
     )
+    before = {"status": locked.status, "rail": locked.selected_rail, "failure_reason": locked.failure_reason}
     payment_transition(
         payment=locked,
         to_status=PaymentStatus.APPROVED,
@@ -619,6 +643,13 @@ def payment_retry(
         fields={**_routing_fields(decision), "failure_reason": ""},
     )
     _attempt_schedule(payment=locked, rail=decision.selected.rail)
+    _audit(
+        "payments.payment_retried",
+        actor=actor,
+        payment=locked,
+        before=before,
+        after={"status": locked.status, "rail": decision.selected.rail},
+    )
     payment.refresh_from_db()
     return payment
 
