@@ -46,10 +46,20 @@ def _get(name: str, default: Any) -> Any:
     return getattr(settings, name, default)
 
 
+_fx_memo: tuple[tuple[tuple[str, str], ...], dict[str, Decimal]] | None = None
+
+
 def fx_to_usd() -> dict[str, Decimal]:
-    rates = dict(DEFAULT_FX_TO_USD)
-    rates.update(_get("COMPLIANCE_FX_TO_USD", {}))
-    return {k: Decimal(str(v)) for k, v in rates.items()}
+    """Rates to USD for thresholds (``COMPLIANCE_FX_TO_USD`` overrides the defaults); built once per
+    distinct override, as rules convert every history row with it."""
+    global _fx_memo
+    override = _get("COMPLIANCE_FX_TO_USD", {}) or {}
+    key = tuple(sorted((str(k), str(v)) for k, v in override.items()))
+    if _fx_memo is None or _fx_memo[0] != key:
+        rates = dict(DEFAULT_FX_TO_USD)
+        rates.update(override)
+        _fx_memo = (key, {k: Decimal(str(v)) for k, v in rates.items()})
+    return _fx_memo[1]
 
 
 def review_score() -> int:
