@@ -1305,12 +1305,14 @@ def case_request_info(*, case: Case, actor: Any, question: str, request: Any = N
     if locked.payment_id is not None:
         payment_id = locked.payment_id
         transaction.on_commit(
-            lambda: _conversation_notify(payment_id=payment_id, event="compliance_info_requested")
+            lambda: _conversation_notify(
+                payment_id=payment_id, event="compliance_info_requested", detail=question
+            )
         )
     return locked
 
 
-def _conversation_notify(*, payment_id: Any, event: str) -> None:
+def _conversation_notify(*, payment_id: Any, event: str, detail: str = "") -> None:
     try:
         from apps.conversations import services as conversation_services
     except ImportError:
@@ -1319,7 +1321,7 @@ def _conversation_notify(*, payment_id: Any, event: str) -> None:
     if notify is None:
         return
     try:
-        notify(payment_id=payment_id, event=event)
+        notify(payment_id=payment_id, event=event, **({"detail": detail} if detail else {}))
     except Exception:  # the case action is committed; a chat delivery problem must not undo it
         logger.exception("case_conversation_notify_failed", payment_id=str(payment_id), event=event)
 

@@ -11,6 +11,7 @@ intent engine and hands the message to the flow engine. Flows speak through
 
 from __future__ import annotations
 
+import hashlib
 import time
 from datetime import timedelta
 from typing import Any
@@ -719,12 +720,13 @@ def webhook_events_retry_stale(*, older_than_seconds: int = 60) -> int:
 
 
 # --- payments (contract 4) ------------------------------------------------------
-def conversation_payment_notify(*, payment_id: Any, event: str) -> None:
+def conversation_payment_notify(*, payment_id: Any, event: str, detail: str = "") -> None:
     """Tell the payment's conversation about a payment event (once per event and status).
 
     Called by payments after commit for payment_initiated (with the PIX QR code),
     payment_completed ("payment received"), payment_failed, payment_fallback and
-    payment_on_hold; flows that created the payment update their state.
+    payment_on_hold; compliance for compliance_info_requested (``detail``: the reviewer's
+    question); flows that created the payment update their state.
     """
     from apps.conversations.flows.engine import conversation_language, payment_dispatch
     from apps.conversations.flows.payment import payment_event_reply
@@ -742,12 +744,14 @@ def conversation_payment_notify(*, payment_id: Any, event: str) -> None:
             .get(pk=payment.conversation_id)
         )
         key = f"{event}:{payment.status}:{payment.selected_rail}"
+        if detail:  # e.g. each reviewer question is its own message
+            key += ":" + hashlib.sha256(detail.encode()).hexdigest()[:16]
         if OutboundMessage.objects.filter(
             conversation=conversation, reply__metadata__payment_id=str(payment.pk), reply__metadata__key=key
         ).exists():
             return
         reply = payment_event_reply(
-            payment=payment, event=event, language=conversation_language(conversation)
+            payment=payment, event=event, language=conversation_language(conversation), detail=detail
         )
         if reply is not None:
             reply = Reply(**{**reply.__dict__, "metadata": {**reply.metadata, "key": key}})

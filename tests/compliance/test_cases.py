@@ -142,7 +142,13 @@ def test_assign_escalate_and_request_info(
     with django_capture_on_commit_callbacks(execute=True):
         case = case_request_info(case=case, actor=reviewer, question="What is this invoice for?")
     assert case.status == "info_requested"
-    assert notified == [{"payment_id": case.payment_id, "event": "compliance_info_requested"}]
+    assert notified == [
+        {
+            "payment_id": case.payment_id,
+            "event": "compliance_info_requested",
+            "detail": "What is this invoice for?",
+        }
+    ]
     case = case_escalate(case=case, actor=reviewer, note="Senior look")
     assert case.status == "escalated" and case.escalated and case.assigned_to is None
     assert list(CaseEvent.objects.filter(case=case).values_list("action", flat=True)) == [

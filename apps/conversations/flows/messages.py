@@ -107,6 +107,13 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "pt": "O pagamento de {amount} foi bloqueado pelo compliance.",
         "es": "El pago de {amount} fue bloqueado por cumplimiento.",
     },
+    "compliance_info_requested": {
+        "en": "Before the payment of {amount} can go, our compliance team asks: {question} Just reply here.",
+        "pt": "Antes de liberar o pagamento de {amount}, nossa equipe de compliance pergunta: {question} "
+        "É só responder aqui.",
+        "es": "Antes de enviar el pago de {amount}, nuestro equipo de cumplimiento pregunta: {question} "
+        "Responde aquí mismo.",
+    },
     "invoice_options": {
         "en": "Invoice {number}: {amount} to {payee}{purpose}. Choose how to pay:",
         "pt": "Cobrança {number}: {amount} para {payee}{purpose}. Escolha como pagar:",

@@ -107,7 +107,9 @@ def payment_failure_reply(ctx: FlowContext, exc: ApplicationError) -> None:
     ctx.say(Reply(text=t("payment_error", ctx.language, reason=exc.message)))
 
 
-def payment_event_reply(*, payment: Any, event: str, language: str, payee: str = "") -> Reply | None:
+def payment_event_reply(
+    *, payment: Any, event: str, language: str, payee: str = "", detail: str = ""
+) -> Reply | None:
     """What to tell the conversation about a payment event (contract 2's event names)."""
     amount = money_format(payment.amount.amount, str(payment.amount.currency))
     payee = payee or payment.payee_name or payment.payee_ref or "?"
@@ -151,4 +153,8 @@ def payment_event_reply(*, payment: Any, event: str, language: str, payee: str =
         return Reply(text=t("payment_on_hold", language, amount=amount), metadata=meta)
     if event == "payment_blocked":
         return Reply(text=t("payment_blocked", language, amount=amount), metadata=meta)
+    if event == "compliance_info_requested" and detail:
+        return Reply(
+            text=t("compliance_info_requested", language, amount=amount, question=detail), metadata=meta
+        )
     return None
