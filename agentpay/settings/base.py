@@ -272,6 +272,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": [
         "apps.core.permissions.IsOrganizationMember",
         "apps.core.permissions.HasApiKeyScope",
+        "apps.core.permissions.HasRole",
     ],
     "DEFAULT_THROTTLE_CLASSES": [
         "apps.core.throttling.PerIPThrottle",

@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from apps.core.exceptions import ApplicationError, Forbidden, NotFound
 from apps.core.permissions import HasApiKeyScope
+from apps.core.roles import Role
 from apps.core.tenancy import organization_required, request_actor, request_person
 from apps.payments import selectors, services
 from apps.payments.api.serializers import (
@@ -68,9 +69,14 @@ class PaymentDetailView(generics.GenericAPIView):
         return Response(PaymentDetailSerializer(_payment_or_404(request, payment_id)).data)
 
 
+# Who may move money: compliance reviewers decide cases, they do not originate payments.
+PAYING_ROLES = (Role.OWNER, Role.FINANCE, Role.DEVELOPER)
+
+
 class PaymentOrchestrateView(IdempotentAPIMixin, APIView):
     permission_classes = [*APIView.permission_classes, HasApiKeyScope]
     required_scope = "payments:write"
+    allowed_roles = PAYING_ROLES
 
     @extend_schema(
         request=PaymentOrchestrationRequestSerializer,
@@ -104,6 +110,7 @@ class PaymentOrchestrateView(IdempotentAPIMixin, APIView):
 
 
 class PaymentQuoteView(IdempotentAPIMixin, APIView):
+    required_scope = "read"  # quoting creates nothing
     @extend_schema(
         request=PaymentOrchestrationRequestSerializer,
         responses=RoutingDecisionSerializer,
@@ -140,6 +147,7 @@ class _PaymentActionView(IdempotentAPIMixin, APIView):
 
     permission_classes = [*APIView.permission_classes, HasApiKeyScope]
     required_scope = "payments:write"
+    allowed_roles = PAYING_ROLES
     default_reason = ""
 
     def act(self, *, payment: OrchestrationPayment, actor: Any, reason: str) -> None:
