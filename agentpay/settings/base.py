@@ -144,7 +144,10 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # redis-py 8 defaults to a 5 s socket timeout, the same as channels-redis's
+                # blocking BZPOPMIN: the read then times out and kills the consumer's receive
+                # loop. Give the socket more time than the server-side block.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 5}],
                 "prefix": env.str("CHANNEL_PREFIX", default="agentpay"),
                 "capacity": 1000,
                 "expiry": 30,
