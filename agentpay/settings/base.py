@@ -140,20 +140,33 @@ if REDIS_URL:
             "TIMEOUT": 300,
         }
     }
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                # redis-py 8 defaults to a 5 s socket timeout, the same as channels-redis's
-                # blocking BZPOPMIN: the read then times out and kills the consumer's receive
-                # loop. Give the socket more time than the server-side block.
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 5}],
-                "prefix": env.str("CHANNEL_PREFIX", default="agentpay"),
-                "capacity": 1000,
-                "expiry": 30,
-            },
+    # "pubsub" (default): one PUBLISH per group event, each process fans out to its own sockets,
+    # which is what a live feed with thousands of watchers needs. "core": Redis lists per
+    # channel (at-least-once delivery to specific channels, N writes per group event).
+    CHANNEL_LAYER = env.str("CHANNEL_LAYER", default="pubsub")
+    # redis-py 8 defaults to a 5 s socket timeout, the same as channels-redis's blocking
+    # BZPOPMIN: the read then timed out and killed the consumer's receive loop.
+    _channel_hosts = [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 5}]
+    _channel_prefix = env.str("CHANNEL_PREFIX", default="agentpay")
+    if CHANNEL_LAYER == "core":
+        CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                "CONFIG": {
+                    "hosts": _channel_hosts,
+                    "prefix": _channel_prefix,
+                    "capacity": 1000,
+                    "expiry": 30,
+                },
+            }
         }
-    }
+    else:
+        CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                "CONFIG": {"hosts": _channel_hosts, "prefix": _channel_prefix},
+            }
+        }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "agentpay"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

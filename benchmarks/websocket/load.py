@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import resource
 import sys
 import time
+from typing import Any
 
 
 async def main() -> None:
@@ -63,9 +65,15 @@ async def main() -> None:
     # Wait for every shard to be connected (the driver writes a "go" line on stdin).
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     if int(shard) == 0:
-        from channels_redis.core import RedisChannelLayer
+        # publish through the same kind of layer as the server (CHANNEL_LAYER, default pubsub)
+        if os.environ.get("CHANNEL_LAYER", "pubsub") == "core":
+            from channels_redis.core import RedisChannelLayer
 
-        layer = RedisChannelLayer(hosts=[redis_url], prefix=prefix, capacity=1000, expiry=30)
+            layer: Any = RedisChannelLayer(hosts=[redis_url], prefix=prefix, capacity=1000, expiry=30)
+        else:
+            from channels_redis.pubsub import RedisPubSubChannelLayer
+
+            layer = RedisPubSubChannelLayer(hosts=[redis_url], prefix=prefix)
         for seq in range(n_events):
             await layer.group_send(
                 group,

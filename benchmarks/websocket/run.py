@@ -8,7 +8,7 @@ connection records receive time − publish time.
 
 Target (design): 10,000 concurrent connections, fan-out p95 < 100 ms.
 Env: BENCH_WS_CONNECTIONS (10000), BENCH_WS_SHARDS (load processes, 2), BENCH_WS_EVENTS (5),
-BENCH_WS_GAP (seconds between events, 2), BENCH_WORKERS (uvicorn workers, 1),
+BENCH_WS_GAP (seconds between events, 2), BENCH_WORKERS (uvicorn workers, 2),
 BENCH_DATABASE_URL, BENCH_REDIS_URL.
 """
 
@@ -91,7 +91,7 @@ def main() -> None:
     shards = int(os.environ.get("BENCH_WS_SHARDS", "2"))
     events = int(os.environ.get("BENCH_WS_EVENTS", "5"))
     gap = float(os.environ.get("BENCH_WS_GAP", "2"))
-    workers = int(os.environ.get("BENCH_WORKERS", "1"))
+    workers = int(os.environ.get("BENCH_WORKERS", "2"))
     if n + 200 > hard:
         print(f"open-file limit {hard} is too low for {n} connections; lowering to {hard - 500}")
         n = hard - 500
