@@ -212,6 +212,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+# Seconds a JWT caller's user row and memberships stay cached (dropped by signal on change).
+AUTH_CACHE_SECONDS = env.int("AUTH_CACHE_SECONDS", default=60)
 # The admin requires a verified django-otp device unless explicitly relaxed (local only).
 ADMIN_REQUIRE_OTP = env.bool("ADMIN_REQUIRE_OTP", default=True)
 OTP_TOTP_ISSUER = "AgentPay"
@@ -281,7 +283,7 @@ DEFAULT_CURRENCY = "USD"
 # --- REST framework --------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "apps.core.authcache.CachedJWTAuthentication",
         "apps.core.authentication.OrganizationAPIKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],

@@ -12,6 +12,8 @@ class CoreConfig(AppConfig):
         from django.db.models.signals import post_migrate
 
         from apps.core import schema  # noqa: F401
+        from apps.core.authcache import signals_connect
         from apps.core.services import roles_sync
 
+        signals_connect()
         post_migrate.connect(lambda **kwargs: roles_sync(), dispatch_uid="core.roles_sync", weak=False)

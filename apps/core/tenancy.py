@@ -25,17 +25,16 @@ def request_organization(request: Any) -> Organization | None:
     if isinstance(user, ApiKeyPrincipal):
         org = user.organization
     elif user is not None and user.is_authenticated:
-        memberships = Membership.objects.select_related("organization").filter(
-            user=user, organization__is_active=True
-        )
+        from apps.core.authcache import memberships_get
+
+        memberships = memberships_get(user)
         wanted = request.META.get("HTTP_X_ORGANIZATION")
         if wanted:
-            for m in memberships:
-                if wanted in (m.organization.slug, str(m.organization.pk)):
-                    membership = m
-                    break
+            membership = next(
+                (m for m in memberships if wanted in (m.organization.slug, str(m.organization.pk))), None
+            )
         else:
-            membership = memberships.order_by("created_at").first()
+            membership = memberships[0] if memberships else None
         org = membership.organization if membership else None
     request._agentpay_membership = membership
     request._agentpay_org = org

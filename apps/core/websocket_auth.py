@@ -28,8 +28,9 @@ def _resolve(
             api_key=key, organization=key.organization, scopes=list(key.scopes)
         ), key.organization
     if token:
-        from rest_framework_simplejwt.authentication import JWTAuthentication
         from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+
+        from apps.core.authcache import CachedJWTAuthentication as JWTAuthentication
 
         auth = JWTAuthentication()
         try:

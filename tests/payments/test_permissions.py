@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
@@ -15,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _person(organization, role: str) -> APIClient:
-    user = UserFactory()
+    user: Any = UserFactory()
     MembershipFactory(organization=organization, user=user, role=role)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(user)}")
