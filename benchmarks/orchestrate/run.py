@@ -103,7 +103,19 @@ def main() -> None:
         "Accept": "application/json",
         "Content-Type": "application/json",
     }
-    script = f"wrk.method = 'POST'\nwrk.body = '{json.dumps(BODY)}'\n"
+    # Realistic traffic: 2,000 payers paying 500 payees, amounts 5-500 BRL (one payer repeating the
+    # same payment thousands of times would only measure the velocity rule blocking it).
+    template = json.dumps({**BODY, "amount": "AMOUNT", "payer_ref": "PAYER", "payee_ref": "PAYEE"})
+    script = (
+        "wrk.method = 'POST'\n"
+        f"local template = '{template}'\n"
+        "math.randomseed(os.time() + math.floor(os.clock() * 1e6))\n"
+        "request = function()\n"
+        "  local body = template:gsub('AMOUNT', string.format('%d.%02d', math.random(5, 500), math.random(0, 99)))\n"
+        "  body = body:gsub('PAYER', 'payer-' .. math.random(1, 2000)):gsub('PAYEE', 'payee-' .. math.random(1, 500))\n"
+        "  return wrk.format(nil, nil, nil, body)\n"
+        "end\n"
+    )
     rows = []
     with server(env, kind=kind, workers=workers) as port:
         url = f"http://127.0.0.1:{port}/api/v1/payments/orchestrate"

@@ -36,6 +36,8 @@ class Command(BaseCommand):
                     "",
                     "AgentPay is starting:",
                     f"  Admin console   {base}/admin/   (login: demo / demo-pass-2026)",
+                    "  Reviewers       reviewer, reviewer2 (same password; decide cases with the TOTP"
+                    " printed by seed_demo above)",
                     f"  API docs        {base}/api/docs/   (schema: {base}/api/schema/)",
                     f"  Web chat        {base}/chat/",
                     f"  Live feed       {base}/live/",
