@@ -111,6 +111,7 @@ class PaymentOrchestrateView(IdempotentAPIMixin, APIView):
 
 class PaymentQuoteView(IdempotentAPIMixin, APIView):
     required_scope = "read"  # quoting creates nothing
+
     @extend_schema(
         request=PaymentOrchestrationRequestSerializer,
         responses=RoutingDecisionSerializer,
