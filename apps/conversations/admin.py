@@ -266,8 +266,7 @@ class PlatformAccountAdmin(admin.ModelAdmin):
             obj.pk = created.pk
             obj._state.adding = False
             return
-        PlatformAccount.objects.filter(pk=obj.pk).update(
-            external_id=obj.external_id, name=obj.name, language=obj.language, is_active=obj.is_active
-        )
+        # only the form's fields: the encrypted secrets are written by the service alone
+        obj.save(update_fields=["external_id", "name", "language", "is_active", "updated_at"])
         if secrets:
             services.platform_account_secrets_set(account=obj, secrets=secrets, actor=request.user)

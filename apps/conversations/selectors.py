@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import uuid
+from collections.abc import Callable
 from typing import Any
 
+import structlog
+from django.core.cache import cache, caches
+from django.core.cache.backends.dummy import DummyCache
+from django.core.cache.backends.locmem import LocMemCache
+from django.db import router, transaction
 from django.db.models import QuerySet
 
 from apps.conversations import conf
@@ -11,23 +19,133 @@ from apps.conversations.models import Conversation, FlowRun, OutboundMessage, Pl
 from apps.conversations.platforms.crypto import secret_hash
 from apps.core.models import Organization
 
+logger = structlog.get_logger(__name__)
+
+# --- platform accounts of webhook verification (cached) --------------------------
+# Every webhook looks its account up (Telegram by the keyed hash of its secret header, WhatsApp and
+# Slack by the external id in the payload). The rows change rarely, so the lookups are cached in
+# Django's cache (Redis in production: shared by every process) for ACCOUNT_CACHE_TTL seconds.
+#
+# Invalidation is by generation: every entry carries the generation token that was current *before*
+# its database read, and is only used while that token is still the current one. Any change of any
+# account (services, post_save/post_delete, admin edits: see signals.py) sets a new token, at once
+# and again after the commit, which drops every cached lookup in every process; a reader that read
+# the old row just before the commit tagged it with a token that is no longer current. One MGET
+# reads the token and the entry together. Only successful lookups are cached (a wrong secret or an
+# unknown id always asks the database, as before), and only what verification needs: the ids,
+# platform, external id, is_active and, for the external-id lookup, the *encrypted* secrets blob.
+# A process-local cache (LocMemCache: no REDIS_URL) cannot be invalidated from another process, so
+# the lookups are only cached in a shared cache; None = decide from the backend (tests force True).
+ACCOUNT_CACHE_TTL = 60
+ACCOUNT_CACHE_GENERATION_KEY = "conversations:platform_account:generation"
+ACCOUNT_CACHE_ENABLED: bool | None = None
+
+
+def _in_model_order(*names: str) -> tuple[str, ...]:
+    """``names`` in the order of the model's concrete fields (what ``Model.from_db`` expects)."""
+    return tuple(f.attname for f in PlatformAccount._meta.concrete_fields if f.attname in names)
+
+
+_BY_SECRET_FIELDS = _in_model_order("id", "organization_id", "platform", "external_id", "is_active")
+_BY_EXTERNAL_ID_FIELDS = _in_model_order(*_BY_SECRET_FIELDS, "secrets_encrypted")
+
+
+def _account_cache_enabled() -> bool:
+    if ACCOUNT_CACHE_ENABLED is not None:
+        return ACCOUNT_CACHE_ENABLED
+    return not isinstance(caches["default"], LocMemCache | DummyCache)
+
+
+def _account_from_row(fields: tuple[str, ...], row: tuple[Any, ...]) -> PlatformAccount:
+    """An account instance with only ``fields`` loaded (the others are deferred: reading one loads
+    it, and ``save()`` writes back only the loaded fields, like a ``.only()`` queryset's rows)."""
+    return PlatformAccount.from_db(router.db_for_read(PlatformAccount), list(fields), list(row))
+
+
+def _account_generation() -> Any:
+    """The current generation token, created when the cache has none (first use, eviction)."""
+    cache.add(ACCOUNT_CACHE_GENERATION_KEY, uuid.uuid4().hex, timeout=None)
+    return cache.get(ACCOUNT_CACHE_GENERATION_KEY)
+
+
+def _account_cached(
+    key: str, fields: tuple[str, ...], query: Callable[[], tuple[Any, ...] | None]
+) -> PlatformAccount | None:
+    if not _account_cache_enabled():
+        row = query()
+        return _account_from_row(fields, row) if row is not None else None
+    try:
+        found = cache.get_many([ACCOUNT_CACHE_GENERATION_KEY, key])
+        generation = found.get(ACCOUNT_CACHE_GENERATION_KEY)
+        entry = found.get(key)
+        if generation is not None and isinstance(entry, tuple) and entry[0] == generation:
+            return _account_from_row(fields, entry[1])
+        if generation is None:
+            generation = _account_generation()
+    except Exception:  # the cache is down: the database answers (the cache is never the authority)
+        logger.warning("platform_account_cache_unavailable", exc_info=True)
+        generation = None
+    row = query()  # read after the generation: a change committed meanwhile has a newer token
+    if row is None:
+        return None
+    if generation is not None:
+        try:
+            cache.set(key, (generation, row), ACCOUNT_CACHE_TTL)
+        except Exception:
+            logger.warning("platform_account_cache_unavailable", exc_info=True)
+    return _account_from_row(fields, row)
+
+
+def _account_cache_bump() -> None:
+    try:
+        cache.set(ACCOUNT_CACHE_GENERATION_KEY, uuid.uuid4().hex, timeout=None)
+    except Exception:  # entries written before the change expire within ACCOUNT_CACHE_TTL
+        logger.exception("platform_account_cache_invalidation_failed")
+
+
+def platform_account_cache_invalidate() -> None:
+    """Drop every cached account lookup (all processes): now, and again when the current
+    transaction commits, so a lookup that read the old row meanwhile is not reused either."""
+    _account_cache_bump()
+    connection = transaction.get_connection(router.db_for_write(PlatformAccount))
+    if connection.in_atomic_block:
+        transaction.on_commit(_account_cache_bump, using=connection.alias)
+
 
 def platform_account_find(*, platform: str, external_id: str) -> PlatformAccount | None:
-    return (
-        PlatformAccount.objects.select_related("organization")
-        .filter(platform=platform, external_id=external_id, is_active=True)
-        .first()
+    """The active account of a WhatsApp ``phone_number_id`` / Slack ``team_id`` / Telegram bot id,
+    with only what webhook verification needs loaded (cached, see above)."""
+    if not external_id:
+        return None
+    digest = hashlib.sha256(external_id.encode()).hexdigest()
+
+    def query() -> tuple[Any, ...] | None:
+        return (
+            PlatformAccount.objects.filter(platform=platform, external_id=external_id, is_active=True)
+            .values_list(*_BY_EXTERNAL_ID_FIELDS)
+            .first()
+        )
+
+    return _account_cached(
+        f"conversations:platform_account:x:{platform}:{digest}", _BY_EXTERNAL_ID_FIELDS, query
     )
 
 
 def platform_account_by_webhook_secret(*, platform: str, secret: str) -> PlatformAccount | None:
+    """The active account whose webhook secret (Telegram) / verify token (WhatsApp) is ``secret``,
+    found by its keyed hash (which is also the cache key: the secret itself is never stored)."""
     if not secret:
         return None
-    return (
-        PlatformAccount.objects.select_related("organization")
-        .filter(platform=platform, webhook_secret_hash=secret_hash(secret), is_active=True)
-        .first()
-    )
+    hashed = secret_hash(secret)
+
+    def query() -> tuple[Any, ...] | None:
+        return (
+            PlatformAccount.objects.filter(platform=platform, webhook_secret_hash=hashed, is_active=True)
+            .values_list(*_BY_SECRET_FIELDS)
+            .first()
+        )
+
+    return _account_cached(f"conversations:platform_account:s:{platform}:{hashed}", _BY_SECRET_FIELDS, query)
 
 
 def default_organization() -> Organization | None:

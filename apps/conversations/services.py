@@ -11,13 +11,14 @@ intent engine and hands the message to the flow engine. Flows speak through
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from datetime import timedelta
 from typing import Any
 
 import structlog
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, router, transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
@@ -65,6 +66,7 @@ def platform_account_create(
     )
     _secrets_apply(account, secrets)
     account.save()
+    selectors.platform_account_cache_invalidate()  # e.g. a cached lookup of the account it replaces
     _secrets_audit("conversations.platform_account_created", account=account, names=secrets, actor=actor)
     return account
 
@@ -76,6 +78,7 @@ def platform_account_secrets_set(
     locked = PlatformAccount.objects.select_for_update(of=("self",)).get(pk=account.pk)
     _secrets_apply(locked, {**locked.secrets_get(), **secrets})
     locked.save(update_fields=["secrets_encrypted", "webhook_secret_hash", "updated_at"])
+    selectors.platform_account_cache_invalidate()  # the old secret is refused as soon as this commits
     _secrets_audit("conversations.platform_secrets_changed", account=locked, names=secrets, actor=actor)
     return locked
 
@@ -111,11 +114,38 @@ def platform_secrets_rotate(*, rehash: bool = False) -> int:
             if rehash:
                 _secrets_apply(account, account.secrets_get())
             account.save(update_fields=["secrets_encrypted", "webhook_secret_hash", "updated_at"])
+            selectors.platform_account_cache_invalidate()
             count += 1
     return count
 
 
 # --- webhooks -------------------------------------------------------------------
+@functools.cache
+def _store_sql(alias: str) -> tuple[str, tuple[Any, ...]]:
+    """``INSERT ... ON CONFLICT (platform, event_id) DO NOTHING RETURNING id`` on database ``alias``,
+    and the fields it sets (every concrete field but the generated id)."""
+    meta = WebhookEvent._meta
+    qn = connections[alias].ops.quote_name
+    fields = tuple(f for f in meta.concrete_fields if not f.primary_key)
+    columns = ", ".join(qn(f.column) for f in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    key = ", ".join(qn(f.column) for f in fields if f.name in ("platform", "event_id"))  # the unique pair
+    sql = (  # identifiers from the model's meta, quoted; every value is a parameter
+        f"INSERT INTO {qn(meta.db_table)} ({columns}) VALUES ({placeholders}) "  # noqa: S608
+        f"ON CONFLICT ({key}) DO NOTHING RETURNING {qn(meta.pk.column)}"
+    )
+    return sql, fields
+
+
+def _store_in_one_statement(connection: Any) -> bool:
+    """PostgreSQL, and SQLite >= 3.35 (RETURNING); anything else takes the IntegrityError path."""
+    return (
+        connection.vendor in ("postgresql", "sqlite")
+        and connection.features.supports_ignore_conflicts
+        and connection.features.can_return_columns_from_insert
+    )
+
+
 def webhook_event_store(
     *,
     platform: str,
@@ -127,23 +157,42 @@ def webhook_event_store(
 ) -> tuple[WebhookEvent, bool]:
     """Store a verified raw event; a duplicate ``(platform, event_id)`` returns ``(existing, False)``.
 
-    Processing is queued after commit, so the webhook can be acknowledged at once.
+    One statement (``INSERT ... ON CONFLICT DO NOTHING RETURNING id``): outside a transaction the
+    row is committed when it returns, and processing is queued at once (``on_commit`` runs
+    immediately in autocommit; inside a transaction, after its commit), so the webhook can be
+    acknowledged as soon as this returns.
     """
     org_id = organization.pk if organization else (account.organization_id if account else None)
-    try:
-        with transaction.atomic():
-            event = WebhookEvent.objects.create(
-                platform=platform,
-                event_id=event_id[:255],
-                event_type=event_type[:64],
-                account=account,
-                organization_id=org_id,
-                payload=payload,
-            )
-    except IntegrityError:
-        existing = WebhookEvent.objects.get(platform=platform, event_id=event_id[:255])
-        return existing, False
-    transaction.on_commit(lambda: _task_send("webhook_event_process_task", event.pk))
+    event = WebhookEvent(
+        platform=platform,
+        event_id=event_id[:255],
+        event_type=event_type[:64],
+        account=account,
+        organization_id=org_id,
+        payload=payload,
+    )
+    alias = router.db_for_write(WebhookEvent)
+    connection = connections[alias]
+    if _store_in_one_statement(connection):
+        sql, fields = _store_sql(alias)
+        params = [f.get_db_prep_save(f.pre_save(event, True), connection) for f in fields]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        if row is None:  # a duplicate: the conflicting row is committed (ON CONFLICT waited for it)
+            return WebhookEvent.objects.using(alias).get(platform=platform, event_id=event.event_id), False
+        event.pk = row[0]
+        event._state.adding = False
+        event._state.db = alias
+    else:
+        try:
+            with transaction.atomic(using=alias):
+                event.save(using=alias, force_insert=True)
+        except IntegrityError:
+            existing = WebhookEvent.objects.using(alias).get(platform=platform, event_id=event.event_id)
+            return existing, False
+    pk = event.pk
+    transaction.on_commit(lambda: _task_send("webhook_event_process_task", pk), using=alias)
     return event, True
 
 

@@ -25,6 +25,16 @@ from typing import Any
 import pytest
 
 
+# --- webhook account lookups ---------------------------------------------------------
+@pytest.fixture(autouse=True)
+def _account_cache_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cache the webhook account lookups with any cache backend, so the SQLite run (LocMemCache,
+    one process) exercises the cached path too; the cache itself is emptied per test (tests/conftest)."""
+    from apps.conversations import selectors
+
+    monkeypatch.setattr(selectors, "ACCOUNT_CACHE_ENABLED", True)
+
+
 # --- intent (contract 1) -------------------------------------------------------
 @dataclass(frozen=True)
 class Amount:

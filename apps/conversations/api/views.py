@@ -3,6 +3,11 @@
 Plain Django views (no DRF negotiation) because they sit on the hot path: verify
 the request, store the raw event, answer 200. Processing runs in a Celery task.
 Errors use the AgentPay body ``{"code", "message", "errors"}``.
+
+The account lookups are cached (``selectors``: only what verification needs is loaded, the
+organisation is passed on by id) and each event is stored with one autocommitted statement
+(``services.webhook_event_store``), so there is no transaction of the view's own: a row is
+committed, and its processing task queued, before the 200 is sent.
 """
 
 from __future__ import annotations
@@ -12,7 +17,6 @@ import json
 from typing import Any
 
 import structlog
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
@@ -43,7 +47,9 @@ def _json_body(request: HttpRequest) -> dict[str, Any] | None:
 
 
 def _account_org(account: PlatformAccount | None) -> Organization | None:
-    return account.organization if account is not None else selectors.default_organization()
+    """The organisation to pass with ``account``: None when there is an account (the store uses
+    its ``organization_id``, no fetch), else the one of env-configured credentials."""
+    return None if account is not None else selectors.default_organization()
 
 
 # --- WhatsApp -------------------------------------------------------------------
@@ -79,18 +85,19 @@ def whatsapp_webhook(request: HttpRequest) -> HttpResponse:
     ):
         return _error(401, "invalid_signature", "X-Hub-Signature-256 does not match the body.")
     stored = 0
-    with transaction.atomic():
-        for event_id, event_type, pid, item in whatsapp_hooks.events_split(payload):
-            account = accounts.get(pid)
-            _, created = services.webhook_event_store(
-                platform=Platform.WHATSAPP,
-                event_id=event_id,
-                event_type=event_type,
-                payload=item,
-                account=account,
-                organization=_account_org(account),
-            )
-            stored += int(created)
+    # each event is stored on its own (a retried delivery after a failure halfway stores the rest
+    # and ignores the ones already stored)
+    for event_id, event_type, pid, item in whatsapp_hooks.events_split(payload):
+        account = accounts.get(pid)
+        _, created = services.webhook_event_store(
+            platform=Platform.WHATSAPP,
+            event_id=event_id,
+            event_type=event_type,
+            payload=item,
+            account=account,
+            organization=_account_org(account),
+        )
+        stored += int(created)
     return JsonResponse({"ok": True, "stored": stored})
 
 
@@ -127,15 +134,14 @@ def slack_webhook(request: HttpRequest) -> HttpResponse:
     event_id, event_type = slack_hooks.event_key(payload)
     if not event_id:
         return JsonResponse({"ok": True, "stored": 0})
-    with transaction.atomic():
-        _, created = services.webhook_event_store(
-            platform=Platform.SLACK,
-            event_id=event_id,
-            event_type=event_type,
-            payload=payload,
-            account=account,
-            organization=_account_org(account),
-        )
+    _, created = services.webhook_event_store(
+        platform=Platform.SLACK,
+        event_id=event_id,
+        event_type=event_type,
+        payload=payload,
+        account=account,
+        organization=_account_org(account),
+    )
     if payload.get("type") == "slash_command":
         return HttpResponse(status=200)  # an empty 200: the answer comes as a normal message
     return JsonResponse({"ok": True, "stored": int(created)})
@@ -156,15 +162,14 @@ def telegram_webhook(request: HttpRequest) -> HttpResponse:
         return _error(400, "invalid_update", "The body is not a Telegram Update.")
     # update_id is unique per bot: qualify it with the bot (account) it came to
     bot = account.external_id if account else hashlib.sha256(header.encode()).hexdigest()[:12]
-    with transaction.atomic():
-        _, created = services.webhook_event_store(
-            platform=Platform.TELEGRAM,
-            event_id=f"{bot}:{update['update_id']}",
-            event_type=telegram_hooks.event_type(update),
-            payload=update,
-            account=account,
-            organization=_account_org(account),
-        )
+    _, created = services.webhook_event_store(
+        platform=Platform.TELEGRAM,
+        event_id=f"{bot}:{update['update_id']}",
+        event_type=telegram_hooks.event_type(update),
+        payload=update,
+        account=account,
+        organization=_account_org(account),
+    )
     return JsonResponse({"ok": True, "stored": int(created)})
 
 
