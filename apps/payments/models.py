@@ -76,6 +76,9 @@ class OrchestrationPayment(models.Model):
             models.Index(fields=["status", "created_at"], name="idx_status"),
             models.Index(fields=["conversation_message"], name="idx_pay_conversation_msg"),
             models.Index(fields=["organization", "-created_at"], name="idx_pay_org_created"),
+            # a payer's and a payee's history: compliance limits, velocity and AML rules
+            models.Index(fields=["organization", "payer_ref", "-created_at"], name="idx_pay_org_payer"),
+            models.Index(fields=["organization", "payee_ref", "-created_at"], name="idx_pay_org_payee"),
             models.Index(fields=["selected_rail", "external_payment_id"], name="idx_pay_rail_external"),
         ]
         constraints = [
