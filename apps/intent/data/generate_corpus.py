@@ -1,6 +1,7 @@
 """Build apps/intent/data/train.jsonl and test.jsonl.
 
-    python -m apps.intent.data.generate_corpus
+    python -m apps.intent.data.generate_corpus               # train.jsonl only (test.jsonl untouched)
+    python -m apps.intent.data.generate_corpus --with-test   # also rebuild the held-out test.jsonl
 
 Train lines come from templates_train.py (+ hand-written lines), test lines from templates_test.py,
 whose phrasings and person names differ, so the test file measures generalisation, not recall of
@@ -20,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from apps.intent.data import slots
-from apps.intent.data.templates_test import HANDWRITTEN_TEST, TEST
 from apps.intent.data.templates_train import HANDWRITTEN_TRAIN, TRAIN
 
 HERE = Path(__file__).resolve().parent
@@ -215,7 +215,17 @@ def _rows(
     return rows
 
 
-def main() -> None:
+def _write(name: str, rows: list[dict[str, Any]]) -> None:
+    with (HERE / name).open("w", encoding="utf-8") as fh:
+        for r in rows:
+            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    sys.stdout.write(f"{name}: {len(rows)} lines\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Write train.jsonl; the held-out test.jsonl is rebuilt only with ``--with-test`` (it is frozen:
+    rebuilding it would also change which test lines survive the de-duplication against train)."""
+    with_test = "--with-test" in (sys.argv[1:] if argv is None else argv)
     train = _rows(
         TRAIN,
         HANDWRITTEN_TRAIN,
@@ -224,16 +234,16 @@ def main() -> None:
         names=slots.NAMES_TRAIN,
         mentions=slots.MENTIONS_TRAIN,
     )
+    _write("train.jsonl", train)
+    if not with_test:
+        return
+    from apps.intent.data.templates_test import HANDWRITTEN_TEST, TEST
+
     test = _rows(
         TEST, HANDWRITTEN_TEST, per_template=3, seed=33, names=slots.NAMES_TEST, mentions=slots.MENTIONS_TEST
     )
-    test_texts = {r["text"].casefold() for r in train}
-    test = [r for r in test if r["text"].casefold() not in test_texts]
-    for name, rows in (("train.jsonl", train), ("test.jsonl", test)):
-        with (HERE / name).open("w", encoding="utf-8") as fh:
-            for r in rows:
-                fh.write(json.dumps(r, ensure_ascii=False) + "\n")
-        sys.stdout.write(f"{name}: {len(rows)} lines\n")
+    train_texts = {r["text"].casefold() for r in train}
+    _write("test.jsonl", [r for r in test if r["text"].casefold() not in train_texts])
 
 
 if __name__ == "__main__":

@@ -61,10 +61,10 @@ _LEX: dict[str, list[str]] = {
         "perfecto perfect beleza fechado bora va vale go do pode manda"
     ),
     "NO": _words(
-        "no nope nah nahh nao não nem ni nada negative nops nop not hold wait espera peraí perai para mejor todavia "
-        "todavía melhor deixa déjalo dejalo"
+        "no nope nah nahh nao não nem ni nada negative nops nop not hold wait espera peraí perai para mejor melhor "
+        "deixa déjalo dejalo"
     ),
-    "NEGATION": _words("no not nao não don't dont nem ni"),
+    "NEGATION": _words("no not nao não don't dont n't nem ni"),
     "ASKPAID": _words(
         "paid pay pagou pagó pago pagaste arrive arrived chegou chegaram llegó llego llegaron caiu cayo cayó "
         "receive received recebeu recibiste entrou entro entró clear cleared compensou acredito acreditó reflejo "
@@ -72,7 +72,20 @@ _LEX: dict[str, list[str]] = {
     ),
     "ASKAUX": _words("did has have was is já ja ya se o a el la meu mi qual cual como status"),
     "MAKEIT": _words("make faz faça deixa deja que dejamos deixamos"),
+    "PAYBILL": _words("pay paga pague pagar paying pagando págala pagala"),
+    "STOPVERB": _words("para pare parar deja dejar deje dejá"),
+    "PAYVERB": _words(
+        "paying sending charging pagar pagarle pagarlo mandar mandarle enviar enviarle cobrar cobrarle debitar"
+    ),
 }
+
+
+# Imperatives that confirm when they stand alone ("pode", "manda ver") but not in "manda a foto da festa".
+_YES_VERBS = frozenset({"manda", "pode", "go", "do", "va"})
+_NOT_YES = frozenset({"pode deixar"})  # "leave it to me", a promise
+_NOT_NO = frozenset({"no te preocupes", "nao se preocupe", "no worries"})  # reassurance, not a refusal
+# "what did I pay Ana last month?" / "quanto recebi?" ask about history, not whether a payment landed.
+_HISTORY_OPENERS = frozenset({"how", "what", "quanto", "quanta", "cuanto", "cuanta"})
 
 
 @dataclass(frozen=True)
@@ -96,12 +109,32 @@ class _LanguageRules:
                 for n in range(4)
             ],
         )
+        # "stop paying Ana every month" / "para de pagar o João" / "deja de pagarle a Diego"
+        self.matcher.add(
+            "STOPPAY",
+            [
+                [{"LOWER": {"IN": ["stop", "quit"]}}, {"LOWER": {"IN": lex["PAYVERB"]}}],
+                [{"LOWER": {"IN": lex["STOPVERB"]}}, {"LOWER": "de"}, {"LOWER": {"IN": lex["PAYVERB"]}}],
+            ],
+        )
         self.matcher.add(
             "INVOICE",
             [
                 [{"LOWER": {"IN": lex["INVOICE"]}}],
                 [{"LOWER": "bill"}, {"LOWER": "me"}],
                 [{"LOWER": "nota"}, {"LOWER": "fiscal"}],
+            ],
+        )
+        # "pay the invoice from Ana" / "paga o boleto": paying a bill, not asking for one.
+        self.matcher.add(
+            "PAYINVOICE",
+            [
+                [
+                    {"LOWER": {"IN": lex["PAYBILL"]}},
+                    *([gap] * n),
+                    {"LOWER": {"IN": lex["INVOICE"]}},
+                ]
+                for n in range(4)
             ],
         )
         self.matcher.add(
@@ -167,9 +200,9 @@ def rules_match(
     doc = r.tokens(folded)
     words = [t.lower_ for t in doc if t.is_alpha or t.like_num]
     found = {r.nlp.vocab.strings[mid] for mid, _, _ in r.matcher(doc)}
-    if "REFUND" in found or "CANCEL" in found:
+    if "REFUND" in found or "CANCEL" in found or "STOPPAY" in found:
         return RuleHit("cancel_or_refund", RULE_CONFIDENCE["cancel_or_refund"], "refund_or_cancel")
-    if "INVOICE" in found:
+    if "INVOICE" in found and "PAYINVOICE" not in found:
         return RuleHit("invoice_request", RULE_CONFIDENCE["invoice_request"], "invoice")
     if "BALANCE" in found and not has_amount:
         return RuleHit("balance_or_history", RULE_CONFIDENCE["balance_or_history"], "balance")
@@ -177,14 +210,17 @@ def rules_match(
         return RuleHit("split_bill", RULE_CONFIDENCE["split_bill"], "split")
     if words and len(words) <= 6 and not has_amount and "?" not in folded:
         first = words[0]
-        negated = any(w in r.negation for w in words)
-        if first in r.yes and not negated:
+        negated = any(t.lower_ in r.negation for t in doc)
+        # "manda a foto", "pode deixar que eu te pago": an imperative first word only says yes on its own.
+        verb_only = first not in _YES_VERBS or len(words) <= 3
+        if first in r.yes and not negated and verb_only and " ".join(words[:2]) not in _NOT_YES:
             return RuleHit("confirm", RULE_CONFIDENCE["confirm"], "short_yes")
-        if first in r.no:
+        if first in r.no and " ".join(words[:3]) not in _NOT_NO:
             return RuleHit("decline", RULE_CONFIDENCE["decline"], "short_no")
     if has_recurrence and has_amount and has_action:
         return RuleHit("recurring_setup", RULE_CONFIDENCE["recurring_setup"], "recurrence")
-    if "ASKPAID" in found and "?" in folded:
+    history_question = bool(words) and (words[0] in _HISTORY_OPENERS or words[:2] == ["o", "que"])
+    if "ASKPAID" in found and "?" in folded and not (history_question and "status" not in words):
         return RuleHit("payment_inquiry", RULE_CONFIDENCE["payment_inquiry"], "asked_if_paid")
     return None
 
