@@ -173,10 +173,25 @@ def compliance_decide_or_fallback_approve(*, payment: OrchestrationPayment, acto
 
 
 def kyc_tier_for(*, organization: Any, party_ref: str) -> str:
+    """The payer's KYC tier for routing, the one compliance applies limits for.
+
+    An unknown payer (empty ``party_ref``) is ``none``, as in compliance; only
+    while compliance is not installed does a named payer route as ``basic``.
+    """
+    if not party_ref:
+        return "none"
     lookup = _optional("apps.compliance.services", "customer_kyc_tier")
-    if lookup is None or not party_ref:
+    if lookup is None:
         return "basic"
     return str(lookup(organization=organization, party_ref=party_ref))
+
+
+def payment_kyc_tier(payment: OrchestrationPayment) -> str:
+    """The tier a payment was routed with (kept in ``metadata.kyc_tier``), for fallback and retry."""
+    stored = (payment.metadata or {}).get("kyc_tier")
+    if stored:
+        return str(stored)
+    return kyc_tier_for(organization=payment.organization_id, party_ref=payment.payer_ref)
 
 
 def _notify_conversation(payment_id: Any, event: str) -> None:
@@ -379,7 +394,7 @@ def _apply_compliance(
             fields={"metadata": metadata, "failure_reason": "blocked_by_compliance"},
             already_locked=already_locked,
         )
-        payment_event_emit(payment=payment, event="payment_failed", extra={"reason": "blocked_by_compliance"})
+        payment_event_emit(payment=payment, event="payment_blocked", extra={"reason": "blocked_by_compliance"})
     return payment
 
 
@@ -486,7 +501,7 @@ def payment_compliance_resolved(
             reason=reason or "rejected",
             fields={"failure_reason": "blocked_by_compliance"},
         )
-        payment_event_emit(payment=payment, event="payment_failed", extra={"reason": "blocked_by_compliance"})
+        payment_event_emit(payment=payment, event="payment_blocked", extra={"reason": "blocked_by_compliance"})
     return payment
 
 
@@ -579,7 +594,7 @@ def payment_fallback(
         try:
             decision = route(
                 _request_from_payment(locked),
-                kyc_tier=str((locked.metadata or {}).get("kyc_tier") or "basic"),
+                kyc_tier=payment_kyc_tier(locked),
                 exclude=tried,
             )
         except NoEligibleRail:
@@ -631,9 +646,7 @@ def payment_retry(
     locked = _locked(payment.pk)
     if locked.status != PaymentStatus.FAILED:
         raise FallbackNotPossible("Only failed payments can be retried.", extra={"status": locked.status})
-    decision = route(
-        _request_from_payment(locked), kyc_tier=str((locked.metadata or {}).get("kyc_tier") or "basic")
-    )
+    decision = route(_request_from_payment(locked), kyc_tier=payment_kyc_tier(locked))
     before = {"status": locked.status, "rail": locked.selected_rail, "failure_reason": locked.failure_reason}
     payment_transition(
         payment=locked,

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
+from apps.payments import services
+from apps.payments.choices import PaymentStatus
 from apps.payments.types import PaymentRequest
 
 
@@ -51,3 +54,53 @@ def set_rail(name: str, **fields: Any) -> None:
 
     RailDefinition.objects.filter(name=name).update(**fields)
     rail_catalog_invalidate()
+
+
+@dataclass
+class DecisionDouble:
+    decision: str
+    score: float = 10
+    reasons: list[dict[str, Any]] = field(default_factory=list)
+    case_id: Any = None
+    decision_id: Any = "dec-1"
+
+
+@pytest.fixture
+def compliance(monkeypatch):
+    """A compliance double honouring contract 3; ``calls`` records what it saw."""
+
+    class Double:
+        verdict = "approve"
+        calls: list[Any] = []
+
+        def decide(self, *, payment, actor=None):
+            self.calls.append(payment.pk)
+            assert payment.status == PaymentStatus.SCREENING  # decided before initiation
+            return DecisionDouble(self.verdict, reasons=[{"code": "r", "message": "m", "score": 1}])
+
+    double = Double()
+    real = services._optional
+
+    def optional(module, name):
+        if name == "payment_compliance_decide":
+            return double.decide
+        if name == "customer_kyc_tier":
+            return lambda *, organization, party_ref: "basic"
+        return real(module, name)
+
+    monkeypatch.setattr(services, "_optional", optional)
+    return double
+
+
+@pytest.fixture
+def published(monkeypatch, compliance):
+    """Stream broadcasts of payment events (the conversation hook is stubbed: its own tests cover it)."""
+    sent: list[tuple[list[str], dict]] = []
+    monkeypatch.setattr(
+        "apps.core.events._send",
+        lambda groups, message: (
+            sent.append((groups, message)) if message["event"].startswith("payment_") else None
+        ),
+    )
+    monkeypatch.setattr(services, "_notify_conversation", lambda payment_id, event: None)
+    return sent

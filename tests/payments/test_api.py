@@ -101,6 +101,7 @@ def test_quote_lists_ranked_options_and_creates_nothing(rails, auth_client):
             "currency": "USD",
             "payee_currency": "BRL",
             "payer_country": "US",
+            "payer_ref": "ana",  # a known payer: an unknown one has tier "none" and Wise needs basic
             "language": "en",
             "payee_identifiers": {"email": "a@b.test", "pix_key": "x"},
         },

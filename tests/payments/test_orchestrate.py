@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 from unittest import mock
 
 import pytest
@@ -16,56 +14,6 @@ from tests.factories import ConversationFactory
 from tests.payments.conftest import make_request, set_rail
 
 pytestmark = pytest.mark.django_db
-
-
-@dataclass
-class DecisionDouble:
-    decision: str
-    score: float = 10
-    reasons: list[dict[str, Any]] = field(default_factory=list)
-    case_id: Any = None
-    decision_id: Any = "dec-1"
-
-
-@pytest.fixture
-def compliance(monkeypatch):
-    """A compliance double honouring contract 3; ``calls`` records what it saw."""
-
-    class Double:
-        verdict = "approve"
-        calls: list[Any] = []
-
-        def decide(self, *, payment, actor=None):
-            self.calls.append(payment.pk)
-            assert payment.status == PaymentStatus.SCREENING  # decided before initiation
-            return DecisionDouble(self.verdict, reasons=[{"code": "r", "message": "m", "score": 1}])
-
-    double = Double()
-    real = services._optional
-
-    def optional(module, name):
-        if name == "payment_compliance_decide":
-            return double.decide
-        if name == "customer_kyc_tier":
-            return lambda *, organization, party_ref: "basic"
-        return real(module, name)
-
-    monkeypatch.setattr(services, "_optional", optional)
-    return double
-
-
-@pytest.fixture
-def published(monkeypatch, compliance):
-    """Stream broadcasts of payment events (the conversation hook is stubbed: its own tests cover it)."""
-    sent: list[tuple[list[str], dict]] = []
-    monkeypatch.setattr(
-        "apps.core.events._send",
-        lambda groups, message: (
-            sent.append((groups, message)) if message["event"].startswith("payment_") else None
-        ),
-    )
-    monkeypatch.setattr(services, "_notify_conversation", lambda payment_id, event: None)
-    return sent
 
 
 def _events(payment):
@@ -147,12 +95,42 @@ def test_review_holds_and_reviewer_approval_initiates(
     assert payment.status == PaymentStatus.SUCCEEDED
 
 
-def test_block_never_initiates(rails, organization, user, compliance, django_capture_on_commit_callbacks):
-    compliance.verdict = "block"
+def test_reviewer_rejection_emits_payment_blocked(
+    rails, organization, user, compliance, published, django_capture_on_commit_callbacks
+):
+    # given a payment held for review
+    compliance.verdict = "review"
     with django_capture_on_commit_callbacks(execute=True):
         payment = services.payment_orchestrate(organization=organization, actor=user, request=make_request())
+    # when the reviewer rejects it
+    with django_capture_on_commit_callbacks(execute=True):
+        services.payment_compliance_resolved(payment_id=payment.pk, approved=False, actor=user, reason="no")
+    # then
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.BLOCKED
+    assert [m["event"] for _, m in published] == ["payment_on_hold", "payment_blocked"]
+
+
+def test_block_never_initiates_and_emits_payment_blocked(
+    rails, organization, user, compliance, published, django_capture_on_commit_callbacks
+):
+    # given compliance blocks the payment
+    compliance.verdict = "block"
+    conversation = ConversationFactory(organization=organization)
+    # when
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        payment = services.payment_orchestrate(
+            organization=organization, actor=user, request=make_request(), conversation=conversation
+        )
+        assert published == []  # nothing is broadcast before the commit
+    # then nothing reaches a rail and the streams hear payment_blocked, not payment_failed
+    assert callbacks
     assert payment.status == PaymentStatus.BLOCKED
     assert not OutboxMessage.objects.filter(payment=payment).exists()
+    assert [m["event"] for _, m in published] == ["payment_blocked"]
+    groups, message = published[0]
+    assert groups == [f"org.{organization.pk}", f"conversation.{conversation.pk}"]
+    assert message["data"]["reason"] == "blocked_by_compliance" and message["data"]["status"] == "blocked"
     with pytest.raises(services.InvalidTransition):
         services.payment_compliance_resolved(payment_id=payment.pk, approved=True, actor=user, reason="x")
 
@@ -312,3 +290,28 @@ def test_real_compliance_decision_is_honoured(rails, organization, user, django_
         "block": PaymentStatus.BLOCKED,
     }
     assert payment.status == expected[decision["decision"]]
+
+
+def test_an_unknown_payer_routes_and_is_screened_with_the_same_none_tier(
+    rails, organization, user, django_capture_on_commit_callbacks
+):
+    """An empty payer_ref: routing and the real compliance decision both use tier "none"."""
+    from apps.compliance.models import PaymentDecision
+
+    # given a cross-border request from nobody we know (Wise needs basic, USDC full)
+    request = make_request(
+        amount=Decimal("20.00"),
+        currency="USD",
+        payee_currency="BRL",
+        payer_country="US",
+        payer_ref="",
+        payee_identifiers={"email": "joao@example.com", "eth_address": "0x52908400098527886E0F7030069857D2E4169EE7"},
+    )
+    # when it is quoted and orchestrated
+    quote = services.payment_quote(organization=organization, request=request)
+    payment = services.payment_orchestrate(organization=organization, actor=user, request=request)
+    # then routing left out the rails that need a known payer, and compliance applied the same tier
+    assert quote.excluded["wise"] == "kyc_tier_basic_required"
+    assert quote.excluded["usdc"] == "kyc_tier_full_required"
+    assert payment.metadata["kyc_tier"] == "none" and payment.selected_rail == "stripe"
+    assert PaymentDecision.objects.get(payment=payment).payer_tier == "none"
