@@ -27,6 +27,7 @@ TEXT: dict[str, dict[str, str]] = {
         "hours": "within {n} hours",
         "days": "in {lo}–{n} business days",
         "one_day": "by the next business day",
+        "business_days": "in {n} business days",
     },
     "pt": {
         "paying": "Você está pagando via {rail}",
@@ -43,6 +44,7 @@ TEXT: dict[str, dict[str, str]] = {
         "hours": "em até {n} horas",
         "days": "em {lo}–{n} dias úteis",
         "one_day": "até o próximo dia útil",
+        "business_days": "em {n} dias úteis",
     },
     "es": {
         "paying": "Estás pagando vía {rail}",
@@ -59,6 +61,7 @@ TEXT: dict[str, dict[str, str]] = {
         "hours": "en menos de {n} horas",
         "days": "en {lo}–{n} días hábiles",
         "one_day": "el próximo día hábil",
+        "business_days": "en {n} días hábiles",
     },
 }
 
@@ -68,8 +71,11 @@ def _lang(language: str) -> str:
     return code if code in TEXT else "en"
 
 
-def eta_text(seconds: int, language: str = "en") -> str:
+def eta_text(seconds: int, language: str = "en", *, business_days: int | None = None) -> str:
+    """How long until the payee has the money; ``business_days`` when the rail counts in them."""
     t = TEXT[_lang(language)]
+    if business_days is not None:
+        return t["one_day"] if business_days <= 1 else t["business_days"].format(n=business_days)
     if seconds < 120:
         return t["seconds"]
     if seconds < 3600:
@@ -105,7 +111,7 @@ def explanation_build(
     best = ranked[0]
     q = best.quote
     fee_pct = (q.fee_total / q.amount * 100) if q.amount else Decimal(0)
-    eta = eta_text(q.eta_seconds, lang)
+    eta = eta_text(q.eta_seconds, lang, business_days=q.eta_business_days)
     parts = [
         t["paying"].format(rail=best.display_name) + ".",
         "✓ " + t["fee"].format(fee=money_text(q.fee_total, q.currency, lang), pct=_pct(fee_pct, lang)),
@@ -115,7 +121,7 @@ def explanation_build(
     if len(ranked) > 1:
         other = ranked[1]
         oq = other.quote
-        other_eta = eta_text(oq.eta_seconds, lang)
+        other_eta = eta_text(oq.eta_seconds, lang, business_days=oq.eta_business_days)
         saving = (oq.total_cost - q.total_cost) / oq.total_cost * 100 if oq.total_cost > 0 else Decimal(0)
         saving_pct = int(saving.quantize(Decimal(1)))
         if saving_pct > 0 and q.eta_seconds < oq.eta_seconds:

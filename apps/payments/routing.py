@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from django.utils import timezone
 
 from apps.core.exceptions import Unprocessable
 from apps.payments import conf
@@ -18,6 +22,9 @@ from apps.payments.fx.services import fx_rate, fx_table
 from apps.payments.rails.base import RailCapabilities, quote_compute
 from apps.payments.rails.registry import RailCatalog, rail_catalog
 from apps.payments.types import PaymentRequest, Preferences, RailOption, RoutingDecision
+
+if TYPE_CHECKING:
+    from apps.payments.fx.services import FxLock
 
 _SLOWEST = math.log10(4 * 86400)
 URGENCIES = ("instant", "normal", "low")
@@ -92,8 +99,13 @@ def route(
     table: RateTable | None = None,
     exclude: Iterable[str] = (),
     circuits: dict[str, str] | None = None,
+    now: datetime | None = None,
+    fx_lock: FxLock | None = None,
 ) -> RoutingDecision:
-    """Choose a rail for ``request``. Raises ``NoEligibleRail`` (422) with the reasons."""
+    """Choose a rail for ``request`` submitted at ``now`` (default: the current time; operating
+    hours and cut-offs move ETAs). ``fx_lock`` prices the conversion at a locked rate.
+    Raises ``NoEligibleRail`` (422) with the reasons."""
+    moment = now or timezone.now()
     cat = catalog or rail_catalog()
     tab = table or fx_table()
     prefs = preferences or Preferences()
@@ -116,7 +128,9 @@ def route(
         if reason:
             excluded[name] = reason
             continue
-        candidates.append((caps, quote_compute(caps, request, table=tab, annual_rate=annual)))
+        candidates.append(
+            (caps, quote_compute(caps, request, table=tab, annual_rate=annual, now=moment, fx_lock=fx_lock))
+        )
     if not candidates:
         raise NoEligibleRail(extra={"excluded": excluded})
 
@@ -147,7 +161,7 @@ def route(
                 quote=q,
                 score=round(score, 6),
                 success_rate=success,
-                eta_text=eta_text(q.eta_seconds, request.language),
+                eta_text=eta_text(q.eta_seconds, request.language, business_days=q.eta_business_days),
                 reasons=tuple(notes),
             )
         )

@@ -394,7 +394,9 @@ def _apply_compliance(
             fields={"metadata": metadata, "failure_reason": "blocked_by_compliance"},
             already_locked=already_locked,
         )
-        payment_event_emit(payment=payment, event="payment_blocked", extra={"reason": "blocked_by_compliance"})
+        payment_event_emit(
+            payment=payment, event="payment_blocked", extra={"reason": "blocked_by_compliance"}
+        )
     return payment
 
 
@@ -501,7 +503,9 @@ def payment_compliance_resolved(
             reason=reason or "rejected",
             fields={"failure_reason": "blocked_by_compliance"},
         )
-        payment_event_emit(payment=payment, event="payment_blocked", extra={"reason": "blocked_by_compliance"})
+        payment_event_emit(
+            payment=payment, event="payment_blocked", extra={"reason": "blocked_by_compliance"}
+        )
     return payment
 
 

@@ -66,8 +66,10 @@ class Quote:
     payer_total: Decimal  # what leaves the payer's account
     payee_currency: str
     payee_amount: Decimal  # what arrives
-    eta_seconds: int
+    eta_seconds: int  # until it settles, operating hours and cut-offs included
     fx_as_of: str | None = None
+    settles_at: str | None = None  # ISO 8601
+    eta_business_days: int | None = None  # for rails that settle in business days
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in asdict(self).items()}

@@ -305,7 +305,10 @@ def test_an_unknown_payer_routes_and_is_screened_with_the_same_none_tier(
         payee_currency="BRL",
         payer_country="US",
         payer_ref="",
-        payee_identifiers={"email": "joao@example.com", "eth_address": "0x52908400098527886E0F7030069857D2E4169EE7"},
+        payee_identifiers={
+            "email": "joao@example.com",
+            "eth_address": "0x52908400098527886E0F7030069857D2E4169EE7",
+        },
     )
     # when it is quoted and orchestrated
     quote = services.payment_quote(organization=organization, request=request)

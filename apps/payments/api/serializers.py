@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
+from apps.core.fastserializers import FastRepresentationMixin
 from apps.payments.models import OrchestrationPayment, PaymentAttempt, PaymentEvent, PaymentRailStatus
 from apps.payments.types import PaymentRequest
 
@@ -19,7 +20,7 @@ class PaymentEventSerializer(serializers.ModelSerializer):
         fields = ("from_status", "to_status", "actor", "reason", "data", "created_at")
 
 
-class PaymentSerializer(serializers.ModelSerializer):
+class PaymentSerializer(FastRepresentationMixin, serializers.ModelSerializer):
     amount = serializers.DecimalField(max_digits=19, decimal_places=4, source="amount.amount")
     currency = serializers.CharField(source="amount_currency")
 
@@ -121,8 +122,10 @@ class QuoteSerializer(serializers.Serializer):
     payer_total = serializers.CharField()
     payee_currency = serializers.CharField()
     payee_amount = serializers.CharField()
-    eta_seconds = serializers.IntegerField()
+    eta_seconds = serializers.IntegerField(help_text="Until the payee has the money (cut-offs included).")
     fx_as_of = serializers.CharField(allow_null=True)
+    settles_at = serializers.DateTimeField(allow_null=True)
+    eta_business_days = serializers.IntegerField(allow_null=True)
 
 
 class RailOptionSerializer(serializers.Serializer):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
@@ -19,6 +19,13 @@ class RateTable:
     as_of: datetime
     rates: dict[str, Decimal]
     source: str
+    # currencies whose rate comes from elsewhere (a supplementary file), with their own timestamp
+    extra_as_of: dict[str, datetime] = field(default_factory=dict)
+
+    def as_of_for(self, *currencies: str) -> datetime:
+        """The age of a cross rate: the older timestamp of the currencies it is made of."""
+        stamps = [self.extra_as_of.get(c.upper(), self.as_of) for c in currencies]
+        return min(stamps, default=self.as_of)
 
     def per_eur(self, currency: str) -> Decimal:
         currency = currency.upper()

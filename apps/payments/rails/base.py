@@ -13,6 +13,7 @@ import hmac
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from apps.payments.constants import quantize_money
 
 if TYPE_CHECKING:
     from apps.payments.fx.base import RateTable
+    from apps.payments.fx.services import FxLock
     from apps.payments.models import OrchestrationPayment, PaymentAttempt
     from apps.payments.types import PaymentRequest, Quote
 
@@ -155,10 +157,21 @@ _SECONDS_PER_YEAR = Decimal(365 * 86400)
 
 
 def quote_compute(
-    caps: RailCapabilities, request: PaymentRequest, *, table: RateTable, annual_rate: Decimal
+    caps: RailCapabilities,
+    request: PaymentRequest,
+    *,
+    table: RateTable,
+    annual_rate: Decimal,
+    now: datetime,
+    fx_lock: FxLock | None = None,
 ) -> Quote:
-    """Price ``request`` on a rail: fixed + percent fees (bounded), FX margin and time value of money."""
+    """Price ``request`` on a rail submitted at ``now``: fixed + percent fees (bounded), FX margin
+    and time value of money until it settles (operating hours and cut-offs included).
+
+    ``fx_lock`` (for the request's payer → payee currencies) replaces the table's mid rate.
+    """
     from apps.payments.fx.services import fx_rate
+    from apps.payments.rails.hours import settlement_estimate
     from apps.payments.types import Quote
 
     cur = request.currency
@@ -177,11 +190,18 @@ def quote_compute(
         if rule.max_fee is not None:
             fee = min(fee, rule.max_fee * fx_rate(rule.fixed_currency, cur, table=table))
     fee = quantize_money(fee, cur)
-    mid = fx_rate(cur, payee_cur, table=table)
+    fx_as_of: str | None = None
+    if payee_cur == cur:
+        mid = Decimal(1)
+    elif fx_lock is not None:
+        mid, fx_as_of = fx_lock.rate, fx_lock.as_of.isoformat()
+    else:
+        mid, fx_as_of = fx_rate(cur, payee_cur, table=table), table.as_of_for(cur, payee_cur).isoformat()
     margin = caps.fx_margin_percent if payee_cur != cur else Decimal(0)
     fx_cost = quantize_money(amount * margin / _HUNDRED, cur)
+    settlement = settlement_estimate(caps, now)
     time_value = quantize_money(
-        amount * annual_rate * Decimal(caps.settlement_seconds) / _SECONDS_PER_YEAR, cur
+        amount * annual_rate * Decimal(settlement.eta_seconds) / _SECONDS_PER_YEAR, cur
     )
     payee_amount = quantize_money(amount * mid * (1 - margin / _HUNDRED), payee_cur)
     return Quote(
@@ -199,8 +219,10 @@ def quote_compute(
         payer_total=amount + fee,
         payee_currency=payee_cur,
         payee_amount=payee_amount,
-        eta_seconds=caps.settlement_seconds,
-        fx_as_of=table.as_of.isoformat() if payee_cur != cur else None,
+        eta_seconds=settlement.eta_seconds,
+        fx_as_of=fx_as_of,
+        settles_at=settlement.settles_at.isoformat(),
+        eta_business_days=settlement.business_days,
     )
 
 
@@ -223,8 +245,10 @@ class RailAdapter(ABC):
     def capabilities(self) -> RailCapabilities:
         return self.caps
 
-    def quote(self, request: PaymentRequest, *, table: RateTable, annual_rate: Decimal) -> Quote:
-        return quote_compute(self.caps, request, table=table, annual_rate=annual_rate)
+    def quote(
+        self, request: PaymentRequest, *, table: RateTable, annual_rate: Decimal, now: datetime
+    ) -> Quote:
+        return quote_compute(self.caps, request, table=table, annual_rate=annual_rate, now=now)
 
     @abstractmethod
     def initiate(self, *, payment: OrchestrationPayment, attempt: PaymentAttempt) -> InitiateResult: ...

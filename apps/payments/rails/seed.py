@@ -245,7 +245,8 @@ RAILS: list[dict[str, Any]] = [
         limit_currency="EUR",
         settlement_seconds=86400,
         operates_24x7=False,
-        cutoff={"tz": "Europe/Brussels", "days": [0, 1, 2, 3, 4], "end": "16:00"},
+        # orders after 16:00 Brussels, at weekends or on TARGET closing days go out the next business day
+        cutoff={"tz": "Europe/Brussels", "days": [0, 1, 2, 3, 4], "end": "16:00", "calendar": "target"},
         required_identifiers=["iban"],
         sandbox_latency_seconds=4.0,
         fees=[dict(currency="EUR", fixed_fee=D("0.20"), fixed_fee_currency="EUR", percent_fee=D("0"))],
