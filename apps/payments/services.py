@@ -8,11 +8,13 @@ the polling backstop) settle it; failures fall back to the next eligible rail.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 from importlib import import_module
 from typing import Any
 
@@ -26,6 +28,7 @@ from apps.core.exceptions import Conflict, NotFound
 from apps.payments import conf
 from apps.payments.choices import PaymentStatus
 from apps.payments.circuit import circuit_record
+from apps.payments.fx.services import FxLock, fx_lock_for_request, fx_lock_get, fx_rate_lock
 from apps.payments.models import (
     OrchestrationPayment,
     OutboxMessage,
@@ -270,12 +273,29 @@ def user_preferences_update(
 # --- quote & orchestrate -------------------------------------------------------------
 
 
+def _request_fx_lock(*, organization: Any, request: PaymentRequest) -> FxLock | None:
+    return fx_lock_for_request(
+        organization=organization,
+        base=request.currency,
+        quote=request.payee_currency or request.currency,
+        lock_id=request.fx_lock_id,
+    )
+
+
 def payment_quote(
     *, organization: Any, request: PaymentRequest, preferences: Preferences | None = None
 ) -> RoutingDecision:
-    """All options for ``request``, ranked, with the explanation. Creates nothing."""
+    """All options for ``request``, ranked, with the explanation. Creates no row.
+
+    A cross-currency quote locks its rate (or reuses ``request.fx_lock_id``) and returns the
+    lock's id, which orchestrate accepts to pay at that rate while the lock holds.
+    """
     tier = request.kyc_tier or kyc_tier_for(organization=organization, party_ref=request.payer_ref)
-    return route(request, preferences=preferences, kyc_tier=tier)
+    lock = _request_fx_lock(organization=organization, request=request)
+    decision = route(request, preferences=preferences, kyc_tier=tier, fx_lock=lock)
+    if lock is None:
+        return decision
+    return dataclasses.replace(decision, fx_lock_id=lock.id, fx_lock_expires_at=lock.expires_at.isoformat())
 
 
 def _request_from_payment(payment: OrchestrationPayment) -> PaymentRequest:
@@ -308,6 +328,39 @@ def _routing_fields(decision: RoutingDecision) -> dict[str, Any]:
         },
         "explanation": decision.explanation,
     }
+
+
+def _payment_fx_lock(payment: OrchestrationPayment) -> tuple[FxLock | None, bool]:
+    """The rate a payment converts at: the lock stored at orchestration (read back) while it
+    holds, else a new lock at today's rate (``True``: relocked). Same currency: none."""
+    base = payment.amount.currency.code
+    quote = payment.payee_currency or base
+    if quote == base:
+        return None, False
+    stored = (payment.metadata or {}).get("fx_lock") or {}
+    lock = fx_lock_get(str(stored.get("id") or ""))
+    if lock is not None:
+        return lock, False
+    return fx_rate_lock(base=base, quote=quote, organization=payment.organization_id), True
+
+
+def _metadata_with_lock(metadata: dict[str, Any], lock: FxLock) -> dict[str, Any]:
+    previous = (metadata.get("fx_lock") or {}).get("id")
+    return {**metadata, "fx_lock": {**lock.to_dict(), "replaces": previous}}
+
+
+def _reroute(
+    payment: OrchestrationPayment, *, exclude: set[str] | frozenset[str] = frozenset()
+) -> tuple[RoutingDecision, dict[str, Any]]:
+    """Route a payment again (fallback, retry) at its locked rate; the fields to save with it."""
+    lock, relocked = _payment_fx_lock(payment)
+    decision = route(
+        _request_from_payment(payment), kyc_tier=payment_kyc_tier(payment), exclude=exclude, fx_lock=lock
+    )
+    fields = _routing_fields(decision)
+    if lock is not None and relocked:
+        fields["metadata"] = _metadata_with_lock(payment.metadata or {}, lock)
+    return decision, fields
 
 
 def _attempt_schedule(
@@ -416,7 +469,6 @@ def payment_orchestrate(
     The same ``idempotency_key`` for the organisation returns the existing payment.
     """
     from apps.core.authentication import ApiKeyPrincipal
-    from apps.payments.fx.services import fx_rate_lock
     from apps.payments.metrics import payment_orchestration_latency
 
     started = time.perf_counter()
@@ -427,10 +479,11 @@ def payment_orchestrate(
             return existing
     prefs = preferences if preferences is not None else preferences_for(actor)
     tier = request.kyc_tier or kyc_tier_for(organization=organization, party_ref=request.payer_ref)
-    decision = route(request, preferences=prefs, kyc_tier=tier)
+    lock = _request_fx_lock(organization=organization, request=request)
+    decision = route(request, preferences=prefs, kyc_tier=tier, fx_lock=lock)
     metadata: dict[str, Any] = {"language": request.language, "kyc_tier": tier}
-    if request.payee_currency and request.payee_currency != request.currency:
-        metadata["fx_lock"] = fx_rate_lock(base=request.currency, quote=request.payee_currency).to_dict()
+    if lock is not None:
+        metadata["fx_lock"] = lock.to_dict()
     is_key = isinstance(actor, ApiKeyPrincipal)
     fields = {
         "organization": organization,
@@ -591,16 +644,13 @@ def payment_fallback(
     )
     tried = {a.rail for a in attempts} | {locked.selected_rail}
     decision: RoutingDecision | None = None
+    routing: dict[str, Any] = {}
     give_up = ""
     if len(attempts) >= conf.max_rail_attempts() and not manual:
         give_up = "max_rail_attempts"
     else:
         try:
-            decision = route(
-                _request_from_payment(locked),
-                kyc_tier=payment_kyc_tier(locked),
-                exclude=tried,
-            )
+            decision, routing = _reroute(locked, exclude=tried)
         except NoEligibleRail:
             give_up = "no_rail_left"
     if decision is None:
@@ -624,7 +674,7 @@ def payment_fallback(
         actor=actor,
         reason=f"fallback from {previous}: {reason}",
         data={"from_rail": previous, "to_rail": decision.selected.rail, "reason": reason},
-        fields=_routing_fields(decision),
+        fields=routing,
     )
     _attempt_schedule(payment=locked, rail=decision.selected.rail)
     if manual:
@@ -650,14 +700,14 @@ def payment_retry(
     locked = _locked(payment.pk)
     if locked.status != PaymentStatus.FAILED:
         raise FallbackNotPossible("Only failed payments can be retried.", extra={"status": locked.status})
-    decision = route(_request_from_payment(locked), kyc_tier=payment_kyc_tier(locked))
+    decision, routing = _reroute(locked)
     before = {"status": locked.status, "rail": locked.selected_rail, "failure_reason": locked.failure_reason}
     payment_transition(
         payment=locked,
         to_status=PaymentStatus.APPROVED,
         actor=actor,
         reason=reason,
-        fields={**_routing_fields(decision), "failure_reason": ""},
+        fields={**routing, "failure_reason": ""},
     )
     _attempt_schedule(payment=locked, rail=decision.selected.rail)
     _audit(
@@ -714,6 +764,7 @@ def outbox_message_process(*, message_id: int) -> str:
         message.save(update_fields=["status", "done_at", "last_error"])
         return "stale"
     message.tries += 1
+    repriced = _fx_lock_before_initiation(payment)
     started = time.perf_counter()
     try:
         result = rail_adapter(attempt.rail).initiate(payment=payment, attempt=attempt)
@@ -737,22 +788,53 @@ def outbox_message_process(*, message_id: int) -> str:
     attempt.status, attempt.external_id, attempt.initiated_at = "initiated", result.external_id, now
     attempt.latency_ms = int((time.perf_counter() - started) * 1000)
     attempt.save(update_fields=["status", "external_id", "initiated_at", "latency_ms"])
+    fx_lock = (payment.metadata or {}).get("fx_lock") or {}
     payment_transition(
         payment=payment,
         to_status=PaymentStatus.INITIATED,
         actor="system",
         reason=f"initiated on {attempt.rail}",
-        data={"attempt": str(attempt.pk), "external_id": result.external_id},
+        data={
+            "attempt": str(attempt.pk),
+            "external_id": result.external_id,
+            **({"fx_lock_id": fx_lock["id"], "fx_relocked": repriced} if fx_lock else {}),
+        },
         fields={
             "external_payment_id": result.external_id,
             "attempts": attempt.number,
             "metadata": {**(payment.metadata or {}), **result.metadata},
+            **({"cost_breakdown": payment.cost_breakdown} if repriced else {}),
         },
     )
     message.status, message.done_at = "done", now
     message.save(update_fields=["tries", "status", "done_at"])
     payment_event_emit(payment=payment, event="payment_initiated")
     return "initiated"
+
+
+def _fx_lock_before_initiation(payment: OrchestrationPayment) -> bool:
+    """Read the payment's FX lock back before the rail is called; the adapter converts at it.
+
+    If it expired meanwhile (a review took longer than the lock), the rate is locked again
+    at today's rate and the chosen rail priced again (on this instance, saved with the
+    initiation). Returns whether it was repriced.
+    """
+    lock, relocked = _payment_fx_lock(payment)
+    if lock is None or not relocked:
+        return False
+    from apps.payments.fx.services import fx_table
+
+    quote = rail_adapter(payment.selected_rail).quote(
+        _request_from_payment(payment),
+        table=fx_table(),
+        annual_rate=Decimal(str(conf.annual_rate_time_value())),
+        now=timezone.now(),
+        fx_lock=lock,
+    )
+    payment.cost_breakdown = {**(payment.cost_breakdown or {}), **quote.to_dict()}
+    payment.metadata = _metadata_with_lock(payment.metadata or {}, lock)
+    logger.info("fx_lock_renewed", payment_id=str(payment.pk), fx_lock_id=lock.id)
+    return True
 
 
 def outbox_drain(*, limit: int = 100) -> int:

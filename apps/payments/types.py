@@ -25,6 +25,7 @@ class PaymentRequest:
     purpose: str = ""
     language: str = "en"
     kyc_tier: str | None = None
+    fx_lock_id: str | None = None  # from a quote: convert at that locked rate
 
     def __post_init__(self) -> None:
         self.amount = Decimal(str(self.amount))
@@ -109,6 +110,7 @@ class RoutingDecision:
     explanation: str
     explanation_data: dict[str, Any]
     fx_lock_id: str | None = None
+    fx_lock_expires_at: str | None = None
 
     @property
     def ranked(self) -> tuple[RailOption, ...]:
@@ -122,4 +124,5 @@ class RoutingDecision:
             "explanation": self.explanation,
             "explanation_data": self.explanation_data,
             "fx_lock_id": self.fx_lock_id,
+            "fx_lock_expires_at": self.fx_lock_expires_at,
         }

@@ -86,6 +86,13 @@ class PaymentOrchestrationRequestSerializer(serializers.Serializer):
     # a plain string (en | pt | es) so the schema's language enums of other apps don't collide
     language = serializers.CharField(max_length=5, default="en", help_text="en, pt or es")
     conversation = serializers.UUIDField(required=False, allow_null=True)
+    fx_lock_id = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        help_text="A quote's fx_lock_id: convert at its locked rate while it holds.",
+    )
 
     def validate_language(self, value: str) -> str:
         code = value[:2].lower()
@@ -104,6 +111,7 @@ class PaymentOrchestrationRequestSerializer(serializers.Serializer):
         data.pop("conversation", None)
         data["preferred_rail"] = data.get("preferred_rail") or None
         data["payee_identifiers"] = data.get("payee_identifiers") or {}
+        data["fx_lock_id"] = data.get("fx_lock_id") or None
         return PaymentRequest(**data)
 
 
@@ -144,7 +152,10 @@ class RoutingDecisionSerializer(serializers.Serializer):
     excluded = serializers.DictField(child=serializers.CharField())
     explanation = serializers.CharField()
     explanation_data = serializers.DictField()
-    fx_lock_id = serializers.CharField(allow_null=True)
+    fx_lock_id = serializers.CharField(
+        allow_null=True, help_text="Cross-currency quotes: pass it to orchestrate to keep this rate."
+    )
+    fx_lock_expires_at = serializers.DateTimeField(allow_null=True)
 
 
 class AlternativesSerializer(serializers.Serializer):

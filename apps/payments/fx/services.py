@@ -14,14 +14,17 @@ import structlog
 from django.core.cache import cache
 from django.utils import timezone
 
+from apps.core.exceptions import Unprocessable
 from apps.payments import conf
-from apps.payments.fx.base import FxProvider, RateTable
+from apps.payments.fx.base import FxProvider, FxUnavailable, RateTable
 from apps.payments.fx.ecb import EcbFileProvider, ecb_xml_parse
 
 logger = structlog.get_logger(__name__)
 
 _RATE_PLACES = Decimal("0.0000000001")
 _TABLE_TTL = 60.0
+# an expired lock is remembered this long, so using it answers "expired" rather than "unknown"
+_EXPIRED_LOCK_KEPT_SECONDS = 86400
 
 
 class SnapshotProvider(FxProvider):
@@ -75,9 +78,24 @@ def fx_rate(base: str, quote: str, *, table: RateTable | None = None) -> Decimal
     return (t.per_eur(quote) / t.per_eur(base)).quantize(_RATE_PLACES)
 
 
+class FxLockNotFound(Unprocessable):
+    code = "fx_lock_not_found"
+    message = "Unknown FX lock: quote the payment again for a new fx_lock_id."
+
+
+class FxLockExpired(Unprocessable):
+    code = "fx_lock_expired"
+    message = "The FX lock has expired: quote the payment again for a new fx_lock_id."
+
+
+class FxLockMismatch(Unprocessable):
+    code = "fx_lock_mismatch"
+    message = "The FX lock is for other currencies than this payment."
+
+
 @dataclass(frozen=True)
 class FxLock:
-    """A rate held for a payment until ``expires_at``."""
+    """A rate held for a payment until ``expires_at``, for one organisation."""
 
     id: str
     base: str
@@ -85,6 +103,10 @@ class FxLock:
     rate: Decimal
     as_of: datetime
     expires_at: datetime
+    organization_id: str = ""
+
+    def expired(self, now: datetime | None = None) -> bool:
+        return self.expires_at <= (now or timezone.now())
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -94,41 +116,85 @@ class FxLock:
             "rate": str(self.rate),
             "as_of": self.as_of.isoformat(),
             "expires_at": self.expires_at.isoformat(),
+            "organization": self.organization_id,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FxLock:
+        return cls(
+            id=data["id"],
+            base=data["base"],
+            quote=data["quote"],
+            rate=Decimal(data["rate"]),
+            as_of=datetime.fromisoformat(data["as_of"]),
+            expires_at=datetime.fromisoformat(data["expires_at"]),
+            organization_id=str(data.get("organization") or ""),
+        )
 
-def fx_rate_lock(*, base: str, quote: str) -> FxLock:
+
+def _lock_key(lock_id: str) -> str:
+    return f"payments:fxlock:{lock_id}"
+
+
+def fx_rate_lock(*, base: str, quote: str, organization: Any = None) -> FxLock:
     """Lock today's rate for ``conf.fx_lock_ttl_seconds()``; shared across processes via the cache."""
     table = fx_table()
     ttl = conf.fx_lock_ttl_seconds()
+    org_id = getattr(organization, "pk", organization)
     lock = FxLock(
         id=uuid.uuid4().hex,
         base=base.upper(),
         quote=quote.upper(),
         rate=fx_rate(base, quote, table=table),
-        as_of=table.as_of,
+        as_of=table.as_of_for(base, quote),
         expires_at=timezone.now() + timedelta(seconds=ttl),
+        organization_id="" if org_id is None else str(org_id),
     )
-    cache.set(f"payments:fxlock:{lock.id}", lock.to_dict(), timeout=ttl)
+    cache.set(_lock_key(lock.id), lock.to_dict(), timeout=ttl + _EXPIRED_LOCK_KEPT_SECONDS)
     return lock
 
 
 def fx_lock_get(lock_id: str) -> FxLock | None:
-    """The locked rate, or None once it expired."""
-    data = cache.get(f"payments:fxlock:{lock_id}")
+    """The locked rate, or None once it expired (or was never issued)."""
+    data = cache.get(_lock_key(lock_id)) if lock_id else None
     if not data:
         return None
-    expires_at = datetime.fromisoformat(data["expires_at"])
-    if expires_at <= timezone.now():
+    lock = FxLock.from_dict(data)
+    return None if lock.expired() else lock
+
+
+def fx_lock_claim(*, lock_id: str, base: str, quote: str, organization: Any) -> FxLock:
+    """The unexpired lock ``lock_id`` of ``organization`` for ``base`` → ``quote``, or a 422 saying why not."""
+    data = cache.get(_lock_key(lock_id)) if lock_id else None
+    org_id = str(getattr(organization, "pk", organization))
+    if not data or str(data.get("organization") or "") != org_id:
+        raise FxLockNotFound(extra={"fx_lock_id": lock_id})
+    lock = FxLock.from_dict(data)
+    if lock.expired():
+        raise FxLockExpired(extra={"fx_lock_id": lock_id, "expired_at": lock.expires_at.isoformat()})
+    if (lock.base, lock.quote) != (base.upper(), quote.upper()):
+        raise FxLockMismatch(
+            extra={"fx_lock_id": lock_id, "lock": f"{lock.base}/{lock.quote}", "payment": f"{base}/{quote}"}
+        )
+    return lock
+
+
+def fx_lock_for_request(*, organization: Any, base: str, quote: str, lock_id: str | None) -> FxLock | None:
+    """The rate a new payment (or quote) converts at: the claimed ``lock_id``, else a new lock.
+
+    Same-currency requests need none (a ``lock_id`` for them is a mismatch); currencies
+    without a rate get none, so routing answers its own validation error.
+    """
+    if base.upper() == quote.upper():
+        if lock_id:
+            raise FxLockMismatch(extra={"fx_lock_id": lock_id, "payment": f"{base}/{quote}"})
         return None
-    return FxLock(
-        id=data["id"],
-        base=data["base"],
-        quote=data["quote"],
-        rate=Decimal(data["rate"]),
-        as_of=datetime.fromisoformat(data["as_of"]),
-        expires_at=expires_at,
-    )
+    if lock_id:
+        return fx_lock_claim(lock_id=lock_id, base=base, quote=quote, organization=organization)
+    try:
+        return fx_rate_lock(base=base, quote=quote, organization=organization)
+    except FxUnavailable:
+        return None
 
 
 def fx_rates_refresh(*, url: str | None = None, content: bytes | None = None) -> Any:

@@ -246,9 +246,17 @@ class RailAdapter(ABC):
         return self.caps
 
     def quote(
-        self, request: PaymentRequest, *, table: RateTable, annual_rate: Decimal, now: datetime
+        self,
+        request: PaymentRequest,
+        *,
+        table: RateTable,
+        annual_rate: Decimal,
+        now: datetime,
+        fx_lock: FxLock | None = None,
     ) -> Quote:
-        return quote_compute(self.caps, request, table=table, annual_rate=annual_rate, now=now)
+        return quote_compute(
+            self.caps, request, table=table, annual_rate=annual_rate, now=now, fx_lock=fx_lock
+        )
 
     @abstractmethod
     def initiate(self, *, payment: OrchestrationPayment, attempt: PaymentAttempt) -> InitiateResult: ...

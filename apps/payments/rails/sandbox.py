@@ -152,7 +152,7 @@ class SandboxRailAdapter(RailAdapter):
             reference=str(attempt.id),
             latency_seconds=self.caps.sandbox_latency_seconds if latency is None else latency,
             failure_rate=self.caps.sandbox_failure_rate,
-            extra=self.initiate_extra(payment=payment, attempt=attempt),
+            extra={**fx_terms(payment), **self.initiate_extra(payment=payment, attempt=attempt)},
         )
         sandbox_settlement_schedule(rail=self.caps.name, external_id=state["id"], state=state)
         return InitiateResult(
@@ -195,6 +195,20 @@ class SandboxRailAdapter(RailAdapter):
 
     def webhook_parse(self, *, body: bytes) -> RailWebhook:
         raise NotImplementedError
+
+
+def fx_terms(payment: Any) -> dict[str, Any]:
+    """A cross-currency payment's conversion as the provider is asked for it: the locked rate
+    (read back by the service before initiation) and the amount the payee must receive."""
+    lock = (payment.metadata or {}).get("fx_lock")
+    if not lock:
+        return {}
+    return {
+        "fx_lock_id": lock["id"],
+        "fx_rate": lock["rate"],
+        "payee_currency": lock["quote"],
+        "payee_amount": (payment.cost_breakdown or {}).get("payee_amount"),
+    }
 
 
 def sandbox_settlement_schedule(*, rail: str, external_id: str, state: dict[str, Any]) -> None:
