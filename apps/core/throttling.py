@@ -9,6 +9,7 @@ behind a load balancer share one limit. A refused request gets 429 with
 
 from __future__ import annotations
 
+import contextlib
 import time
 from functools import lru_cache
 from typing import Any
@@ -38,19 +39,28 @@ def _redis_client() -> Any:
     return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
 
 
-def _hit(key: str, ttl: int) -> int:
-    """Count one hit on ``key`` in a window of ``ttl`` seconds; atomic across processes.
+def _prefixed(key: str) -> str:
+    return f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:{key}"
 
-    On Redis: INCR and EXPIRE NX in one pipelined round trip. Elsewhere the
+
+def _hits(keys: dict[str, int]) -> dict[str, int]:
+    """Count one hit on each key (``{key: window seconds}``); atomic across processes.
+
+    On Redis: INCR and EXPIRE NX for every key in one pipelined round trip. Elsewhere the
     Django cache (add, then incr).
     """
     client = _redis_client()
     if client is not None:
         pipe = client.pipeline(transaction=False)
-        pipe.incr(f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:{key}")
-        pipe.expire(f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:{key}", ttl, nx=True)
-        count, _ = pipe.execute()
-        return int(count)
+        for key, ttl in keys.items():
+            pipe.incr(_prefixed(key))
+            pipe.expire(_prefixed(key), ttl, nx=True)
+        replies = pipe.execute()
+        return {key: int(replies[2 * i]) for i, key in enumerate(keys)}
+    return {key: _cache_hit(key, ttl) for key, ttl in keys.items()}
+
+
+def _cache_hit(key: str, ttl: int) -> int:
     if cache.add(key, 1, timeout=ttl):
         return 1
     try:
@@ -60,7 +70,18 @@ def _hit(key: str, ttl: int) -> int:
         return 1
 
 
+def _hit(key: str, ttl: int) -> int:
+    return _hits({key: ttl})[key]
+
+
 class CounterThrottle(BaseThrottle):
+    """A fixed-window counter for one scope.
+
+    DRF asks each throttle of a view in turn; the first counter throttle asked counts the
+    request against every counter throttle of the view in one Redis round trip and keeps
+    the counts on the request, so the others only take theirs (each count is taken once).
+    """
+
     scope: str = ""
 
     def __init__(self) -> None:
@@ -71,15 +92,32 @@ class CounterThrottle(BaseThrottle):
     def get_ident_key(self, request: Any, view: Any) -> str | None:
         raise NotImplementedError
 
-    def allow_request(self, request: Any, view: Any) -> bool:
+    def _key(self, request: Any, view: Any, now: float) -> str | None:
         ident = self.get_ident_key(request, view)
         if ident is None:
-            return True
+            return None
+        return f"throttle:{self.scope}:{ident}:{int(now // self.duration)}"
+
+    def allow_request(self, request: Any, view: Any) -> bool:
         now = time.time()
-        window = int(now // self.duration)
-        key = f"throttle:{self.scope}:{ident}:{window}"
-        count = _hit(key, self.duration + 1)
-        if count > self.num_requests:
+        key = self._key(request, view, now)
+        if key is None:
+            return True
+        counts: dict[str, int] | None = getattr(request, "_agentpay_throttle_counts", None)
+        if counts is None or key not in counts:
+            siblings = [self]
+            if view is not None and hasattr(view, "get_throttles"):
+                siblings += [t for t in view.get_throttles() if isinstance(t, CounterThrottle)]
+            pending: dict[str, int] = {}
+            for throttle in siblings:
+                sibling_key = throttle._key(request, view, now)
+                if sibling_key is not None and sibling_key not in (counts or {}):
+                    pending[sibling_key] = throttle.duration + 1
+            counts = {**(counts or {}), **_hits(pending)}
+            with contextlib.suppress(AttributeError):  # a request object that takes no attributes
+                request._agentpay_throttle_counts = counts
+        if counts.pop(key) > self.num_requests:
+            window = int(now // self.duration)
             self._wait = (window + 1) * self.duration - now
             return False
         return True

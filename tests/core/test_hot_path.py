@@ -1,0 +1,196 @@
+"""The API's hot path: one Redis round trip for all rate limits, no FilterSet on unfiltered
+lists, and the fast list serializer giving exactly DRF's output."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from decimal import Decimal
+
+import pytest
+from django.conf import settings
+from djmoney.money import Money
+from rest_framework import serializers
+from rest_framework.test import APIRequestFactory
+from rest_framework.views import APIView
+
+from apps.core import throttling
+from apps.core.fastserializers import FastRepresentationMixin
+from apps.core.throttling import PerIPThrottle, PerUserThrottle
+from apps.payments.models import OrchestrationPayment, PaymentEvent
+from tests.factories import OrganizationFactory
+
+pytestmark = pytest.mark.django_db
+
+
+class _Payment(serializers.ModelSerializer):
+    amount = serializers.DecimalField(max_digits=19, decimal_places=4, source="amount.amount")
+    currency = serializers.CharField(source="amount_currency")
+    organization_name = serializers.CharField(source="organization.name")
+    label = serializers.SerializerMethodField()
+
+    class Meta:
+        model = OrchestrationPayment
+        fields = (
+            "id",
+            "status",
+            "amount",
+            "currency",
+            "payee_ref",
+            "payee_identifiers",
+            "alternative_rails",
+            "attempts",
+            "conversation",
+            "organization",
+            "organization_name",
+            "completed_at",
+            "created_at",
+            "label",
+        )
+
+    def get_label(self, obj: OrchestrationPayment) -> str:
+        return f"{obj.payee_ref}:{obj.status}"
+
+
+class _FastPayment(FastRepresentationMixin, _Payment):
+    pass
+
+
+class _Event(serializers.ModelSerializer):
+    class Meta:
+        model = PaymentEvent
+        fields = ("id", "payment", "from_status", "to_status", "data", "created_at")
+
+
+class _FastEvent(FastRepresentationMixin, _Event):
+    pass
+
+
+@pytest.mark.parametrize("tz", ["UTC", "America/Sao_Paulo"])
+def test_fast_serializer_output_equals_drf(settings, tz):
+    # given payments with nulls, JSON, unicode, decimals and aware datetimes
+    settings.TIME_ZONE = tz
+    org = OrganizationFactory(name="Açaí Ltda")
+    rows = [
+        OrchestrationPayment.objects.create(
+            organization=org,
+            amount=Money(Decimal("1234.5"), "BRL"),
+            payee_ref="joão",
+            payee_identifiers={"pix_key": "a@b.co"},
+            alternative_rails=[{"rail": "wise", "score": 0.4}],
+            attempts=2,
+            status="succeeded",
+            completed_at=datetime.datetime(2026, 3, 1, 12, 30, tzinfo=datetime.UTC),
+        ),
+        OrchestrationPayment.objects.create(organization=org, amount=Money("0.01", "EUR"), payee_ref=""),
+    ]
+    rows[1].refresh_from_db()
+    events = [
+        PaymentEvent.objects.create(
+            payment=rows[0], from_status="created", to_status="screening", data={"x": [1]}
+        )
+    ]
+    # when both serializers render them
+    with django_timezone(tz):
+        drf = _Payment(rows, many=True).data
+        fast = _FastPayment(rows, many=True).data
+        drf_events = _Event(events, many=True).data
+        fast_events = _FastEvent(events, many=True).data
+    # then the output is the same, key by key and in order
+    assert [list(r.items()) for r in fast] == [list(r.items()) for r in drf]
+    assert [list(r.items()) for r in fast_events] == [list(r.items()) for r in drf_events]
+    assert fast[1]["completed_at"] is None and fast[0]["label"] == "joão:succeeded"
+
+
+def django_timezone(name):
+    from django.utils import timezone
+
+    return timezone.override(name)
+
+
+def test_fast_serializer_fields_are_bound_copies():
+    # given one serializer instance already built
+    _FastPayment().fields  # noqa: B018
+    # when another is built, its fields are copies, bound to the new instance
+    first, second = _FastPayment(), _FastPayment()
+    assert first.fields["status"] is not second.fields["status"]
+    assert first.fields["status"].parent is first and second.fields["status"].parent is second
+
+
+def test_the_payment_list_renders_through_the_fast_serializer(auth_client, organization):
+    # given a payment
+    payment = OrchestrationPayment.objects.create(
+        organization=organization, amount=Money("10.00", "BRL"), payee_ref="ana", status="succeeded"
+    )
+    # when the list is read
+    body = auth_client.get("/api/v1/payments").json()
+    # then the row carries DRF's formats: string ids, 4-decimal amounts, ISO times
+    row = body["results"][0]
+    assert row["id"] == str(payment.pk) and row["amount"] == "10.0000" and row["currency"] == "BRL"
+    assert row["created_at"].endswith("Z") or row["created_at"][-6] in "+-"
+
+
+class _TwoLimits(APIView):
+    throttle_classes = [PerIPThrottle, PerUserThrottle]
+
+
+@pytest.mark.redis
+def test_every_rate_limit_of_a_request_costs_one_round_trip(monkeypatch, user):
+    if not settings.REDIS_URL:
+        pytest.skip("needs Redis")
+    # given a view with an IP and a user limit
+    calls = []
+    real = throttling._hits
+    monkeypatch.setattr(throttling, "_hits", lambda keys: calls.append(dict(keys)) or real(keys))
+    request = _request(user, ip=f"10.9.{uuid.uuid4().int % 250}.1")
+    view = _TwoLimits()
+    # when DRF asks both throttles
+    allowed = [t.allow_request(request, view) for t in view.get_throttles()]
+    # then both counters were counted in one batch
+    assert allowed == [True, True]
+    assert len(calls) == 1 and {k.split(":")[1] for k in calls[0]} == {"ip", "user"}
+
+
+def test_each_limit_still_refuses_on_its_own(user, settings):
+    # given a user limit of 2 per minute and a generous IP limit (DRF reloads its settings)
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"ip": "1000/min", "user": "2/min", "conversation": "10/min"},
+    }
+    ip = f"10.8.{uuid.uuid4().int % 250}.2"
+    results = []
+    # when three requests come in
+    for _ in range(3):
+        request, view = _request(user, ip=ip), _TwoLimits()
+        results.append([t.allow_request(request, view) for t in view.get_throttles()])
+    # then the third passes the IP limit and is refused by the user limit only
+    assert results == [[True, True], [True, True], [True, False]]
+
+
+def _request(user, *, ip: str):
+    from rest_framework.request import Request
+
+    request = Request(APIRequestFactory().get("/", REMOTE_ADDR=ip))
+    request.user = user
+    return request
+
+
+def test_unfiltered_list_skips_the_filterset_and_filtered_list_validates(auth_client, monkeypatch):
+    # given a FilterSet that records being built
+    from apps.payments.filters import PaymentFilter
+
+    built = []
+    original = PaymentFilter.__init__
+
+    def spy(self, *args, **kwargs):
+        built.append(True)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(PaymentFilter, "__init__", spy)
+    # when the list is read without filters, nothing is built
+    assert auth_client.get("/api/v1/payments?page_size=5").status_code == 200
+    assert built == []
+    # and with a bad filter value, the FilterSet runs and answers 400
+    resp = auth_client.get("/api/v1/payments?amount_min=lots")
+    assert resp.status_code == 400 and built
+    assert auth_client.get("/api/v1/payments?status=succeeded").status_code == 200
