@@ -321,6 +321,21 @@ def conversation_upsert(
     return conversation
 
 
+def agent_conversation_upsert(
+    *, organization: Organization, caller_ref: str, caller_name: str = "", session_id: str = ""
+) -> Conversation:
+    """The ``agent`` conversation of one caller (``apikey:<prefix>`` / ``user:<pk>``) and its own
+    conversation or session id, created on first use; without a session id, the caller's own."""
+    external_id = f"{caller_ref}:{session_id}" if session_id else caller_ref
+    return conversation_upsert(
+        organization=organization,
+        platform=Platform.AGENT,
+        external_conversation_id=external_id,
+        participants=[{"id": caller_ref, "name": caller_name}],
+        title=(f"{caller_name} · {session_id}" if session_id else caller_name)[:255],
+    )
+
+
 @transaction.atomic
 def message_receive(
     *,
@@ -356,6 +371,34 @@ def message_receive(
         ).first()
         if existing is not None:
             return existing
+    message = inbound_message_store(
+        conversation=conversation,
+        sender_id=sender_id,
+        sender_name=sender_name,
+        text=text,
+        platform_message_id=platform_message_id,
+        raw=raw,
+        language=language or "",
+    )
+    message_id = str(message.pk)
+    transaction.on_commit(lambda: _task_send("message_process_task", message_id))
+    return message
+
+
+@transaction.atomic
+def inbound_message_store(
+    *,
+    conversation: Conversation,
+    sender_id: str,
+    sender_name: str = "",
+    text: str,
+    platform_message_id: str = "",
+    raw: dict[str, Any] | None = None,
+    language: str = "",
+    detected_intent: str = "",
+) -> ConversationMessage:
+    """Store one inbound message, bump the conversation's ``last_message_at`` and broadcast
+    ``message_received`` (after commit). Processing is the caller's business."""
     message = ConversationMessage.objects.create(
         conversation=conversation,
         direction=Direction.INBOUND,
@@ -363,31 +406,32 @@ def message_receive(
         sender_id=sender_id,
         sender_name=sender_name,
         message_text=text,
-        language=language or "",
+        language=language,
+        detected_intent=detected_intent,
         raw=raw or {},
     )
-    now = timezone.now()
-    Conversation.objects.filter(pk=conversation.pk).update(last_message_at=now)
+    Conversation.objects.filter(pk=conversation.pk).update(last_message_at=timezone.now())
     event_publish(
         event_type="message_received",
         data={
             "message_id": message.pk,
             "conversation_id": conversation.pk,
-            "platform": platform,
+            "platform": conversation.platform,
             "sender_id": sender_id,
             "sender_name": sender_name,
             "text": text,
             "created_at": message.created_at,
         },
-        groups=[org_group(organization.pk), conversation_group(conversation.pk)],
+        groups=[org_group(conversation.organization_id), conversation_group(conversation.pk)],
     )
-    message_id = str(message.pk)
-    transaction.on_commit(lambda: _task_send("message_process_task", message_id))
     return message
 
 
-def _intent_analyze(message: ConversationMessage, conversation: Conversation) -> tuple[Any, dict | None]:
-    """Contract 1: ``message_analyze`` with the conversation's context, then ``context_update``."""
+def _intent_analyze(
+    message: ConversationMessage, conversation: Conversation, *, use_context: bool = True
+) -> tuple[Any, dict | None]:
+    """Contract 1: ``message_analyze`` with the conversation's context, then ``context_update``
+    (``use_context=False``: the message alone, in its own language; no context is kept)."""
     from importlib import import_module
 
     try:
@@ -401,25 +445,31 @@ def _intent_analyze(message: ConversationMessage, conversation: Conversation) ->
     now = message.created_at or timezone.now()
     result = analyze(
         message.message_text,
-        language=message.language or conversation.language or None,
-        context=conversation.context or None,
+        language=message.language or (conversation.language if use_context else "") or None,
+        context=(conversation.context or None) if use_context else None,
         now=now,
         organization_currency=conversation.organization.default_currency,
     )
     update = getattr(intent_services, "context_update", None)
-    context = update(dict(conversation.context or {}), result, now=now) if update else None
+    context = update(dict(conversation.context or {}), result, now=now) if update and use_context else None
     return result, context
 
 
-def message_process(*, message_id: Any) -> ConversationMessage:
-    """Analyse a stored inbound message and run the flow engine on it (idempotent)."""
+def message_process(
+    *, message_id: Any, dispatch: bool = True, use_context: bool = True
+) -> ConversationMessage:
+    """Analyse a stored inbound message and run the flow engine on it (idempotent).
+
+    ``dispatch=False`` only records what was understood (an agent's ``analyze_message``:
+    the agent decides what to do); ``use_context=False`` analyses the message on its own.
+    """
     from apps.conversations.flows.engine import message_dispatch
 
     message = ConversationMessage.objects.select_related("conversation__organization").get(pk=message_id)
     if message.detected_intent:
         return message
     started = time.perf_counter()
-    intent, context = _intent_analyze(message, message.conversation)
+    intent, context = _intent_analyze(message, message.conversation, use_context=use_context)
     with transaction.atomic():
         conversation = (
             Conversation.objects.select_for_update(of=("self",))
@@ -467,7 +517,8 @@ def message_process(*, message_id: Any) -> ConversationMessage:
             },
             groups=[org_group(conversation.organization_id), conversation_group(conversation.pk)],
         )
-        message_dispatch(conversation=conversation, message=message, intent=intent)
+        if dispatch:
+            message_dispatch(conversation=conversation, message=message, intent=intent)
     return message
 
 

@@ -361,3 +361,22 @@ def platform_settings(settings: Any, slack_fake: SlackFake) -> Any:
         setattr(settings, name, "")
     settings.CONVERSATIONS_DEFAULT_ORG = ""
     return settings
+
+
+# --- the real payments, on their sandbox ------------------------------------------------
+@pytest.fixture
+def sandbox(settings: Any) -> Iterator[None]:
+    """Instant sandbox settlement and fresh payments caches (as the payments tests do)."""
+    from apps.payments.fx import services as fx
+    from apps.payments.models import RailDefinition
+    from apps.payments.rails import registry
+    from apps.payments.rails.seed import rail_catalog_seed
+
+    settings.PAYMENTS_SANDBOX_LATENCY_SECONDS = "0"
+    if RailDefinition.objects.count() < 7:
+        rail_catalog_seed()
+    registry._catalog = None
+    fx.fx_table_reset()
+    yield
+    registry._catalog = None
+    fx.fx_table_reset()

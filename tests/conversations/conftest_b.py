@@ -178,6 +178,12 @@ class IntentResultDouble:
     def __init__(self, data: dict[str, Any]) -> None:
         self.data = data
 
+    def __getattr__(self, name: str) -> Any:
+        # ``intent``, ``confidence``, ``tier``, ``language``... like the engine's result
+        if name != "data" and name in self.data:
+            return self.data[name]
+        raise AttributeError(name)
+
     def to_dict(self) -> dict[str, Any]:
         return dict(self.data)
 
@@ -198,6 +204,7 @@ class AgentBackendDouble:
         self.quoted: list[Any] = []
         self.orchestrated: list[dict[str, Any]] = []
         self.by_key: dict[tuple[Any, str], Any] = {}
+        self.contexts: list[dict[str, Any]] = []
 
     def message_analyze(self, text: str, **kwargs: Any) -> IntentResultDouble:
         self.analyzed.append({"text": text, **kwargs})
@@ -231,17 +238,29 @@ class AgentBackendDouble:
             }
         )
 
+    def context_update(self, context: dict[str, Any], result: Any, *, now: Any) -> dict[str, Any]:
+        self.contexts.append(dict(context))
+        return {
+            **context,
+            "turns": int(context.get("turns", 0)) + 1,
+            "last_intent": result.to_dict()["intent"],
+        }
+
     def payment_orchestrate(self, *, organization: Any, actor: Any, request: Any, **kwargs: Any) -> Any:
         from djmoney.money import Money
 
         from apps.payments.models import OrchestrationPayment
 
+        # like the real one: one payment per organisation and idempotency key
         key = (organization.pk, kwargs.get("idempotency_key") or "")
         if key[1] and key in self.by_key:
             return self.by_key[key]
         self.orchestrated.append({"request": request, "actor": actor, **kwargs})
         payment = OrchestrationPayment.objects.create(
             organization=organization,
+            conversation=kwargs.get("conversation"),
+            conversation_message=kwargs.get("conversation_message"),
+            idempotency_key=key[1],
             amount=Money(request.amount, request.currency),  # type: ignore[misc]
             from_country=request.payer_country,
             to_country=request.payee_country,
@@ -256,7 +275,12 @@ class AgentBackendDouble:
 
 def agent_backend_install(monkeypatch: pytest.MonkeyPatch) -> AgentBackendDouble:
     double = AgentBackendDouble()
-    module_double(monkeypatch, "apps.intent.services", message_analyze=double.message_analyze)
+    module_double(
+        monkeypatch,
+        "apps.intent.services",
+        message_analyze=double.message_analyze,
+        context_update=double.context_update,
+    )
     module_double(
         monkeypatch,
         "apps.payments.services",

@@ -4,32 +4,9 @@ with its signed settlement webhook) and compliance: "pay ana R$ 30 via pix" → 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
-import pytest
-
 from apps.conversations import services
 from apps.conversations.models import Conversation, FlowRun, OutboundMessage
 from apps.conversations.platforms.base import Reply
-
-
-@pytest.fixture
-def sandbox(settings: Any) -> Iterator[None]:
-    """Instant sandbox settlement and fresh payments caches (as the payments tests do)."""
-    from apps.payments.fx import services as fx
-    from apps.payments.models import RailDefinition
-    from apps.payments.rails import registry
-    from apps.payments.rails.seed import rail_catalog_seed
-
-    settings.PAYMENTS_SANDBOX_LATENCY_SECONDS = "0"
-    if RailDefinition.objects.count() < 7:
-        rail_catalog_seed()
-    registry._catalog = None
-    fx.fx_table_reset()
-    yield
-    registry._catalog = None
-    fx.fx_table_reset()
 
 
 def test_webchat_pix_payment_from_first_message_to_payment_received(

@@ -138,3 +138,65 @@ async def test_django_still_serves_the_rest_of_the_site() -> None:
     async with http_client({}) as http:
         response = await http.get("/healthz")
     assert response.status_code == 200
+
+
+async def test_two_keys_using_one_idempotency_key_get_their_own_payments(backend: AgentBackendDouble) -> None:
+    _, first_key = await new_key(["payments:write"])
+    _, second_key = await new_key(["payments:write"])
+    args = {"amount": "30.00", "currency": "BRL", "idempotency_key": "shared-1"}
+    async with Client(mcp_server_build(stdio_api_key=first_key)) as client:
+        first = await client.call_tool("create_payment", args)
+    async with Client(mcp_server_build(stdio_api_key=second_key)) as client:
+        second = await client.call_tool("create_payment", args)
+    assert first.structured_content["id"] != second.structured_content["id"]
+    assert len(backend.orchestrated) == 2
+
+
+async def test_an_agent_pays_by_pix_from_first_message_to_payment_received(sandbox: Any) -> None:
+    """The real intent engine, payments (PIX sandbox) and compliance, through the SDK's client."""
+    from asgiref.sync import sync_to_async
+
+    from apps.conversations.models import Conversation
+
+    key, raw = await new_key(["intent", "payments:write", "read"])
+    async with Client(mcp_server_build(stdio_api_key=raw)) as client:
+        # the agent first asks what its user's message means
+        analysed = await client.call_tool(
+            "analyze_message", {"text": "pay ana R$ 30 via pix", "session_id": "chat-1", "language": "en"}
+        )
+        understood = analysed.structured_content
+        assert understood["intent"] == "send_payment"
+        # then, once its user confirmed, pays
+        created = await client.call_tool(
+            "create_payment",
+            {
+                "amount": "30.00",
+                "currency": "BRL",
+                "payee_name": "Ana",
+                "payee_identifiers": {"pix_key": "ana@example.com"},
+                "preferred_rail": "pix",
+                "idempotency_key": "chat-1-pay-ana",
+                "session_id": "chat-1",
+            },
+        )
+        assert not created.is_error, created.content
+        fetched = await client.call_tool("get_payment", {"payment_id": created.structured_content["id"]})
+    payment = fetched.structured_content
+    assert payment["status"] == "succeeded" and payment["selected_rail"] == "pix"
+    assert payment["conversation"] == understood["conversation_id"]
+
+    @sync_to_async
+    def conversation_log() -> tuple[list[str], list[str]]:
+        conversation = Conversation.objects.get(pk=understood["conversation_id"])
+        assert conversation.external_conversation_id == f"apikey:{key.prefix}:chat-1"
+        inbound = list(conversation.messages.filter(direction="inbound").order_by("created_at"))
+        replies = list(conversation.outbound_messages.order_by("created_at"))
+        return [m.message_text for m in inbound], [o.text for o in replies]
+
+    inbound, replies = await conversation_log()
+    assert inbound == ["pay ana R$ 30 via pix", "[create_payment] R$ 30.00 to Ana"]
+    # (eager tasks settle the sandbox inside the initiation's own commit, so the order may swap)
+    assert sorted(replies) == [
+        "Pay R$ 30.00 with PIX: scan the QR code or copy the code below.",
+        "Payment received ✓ R$ 30.00 to Ana.",
+    ]

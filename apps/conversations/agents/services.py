@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError, Forbidden, NotFound
 from apps.core.models import Organization, OrganizationAPIKey
+from apps.payments.idempotency import IdempotencyKeyReused
 
 MAX_IDEMPOTENCY_KEY = 200
 # Payments that never moved money do not count against a key's daily budget.
@@ -117,19 +118,85 @@ def agent_payment_request(
     )
 
 
+MAX_SESSION_ID = 128
+
+
+def agent_session_id(value: Any) -> str:
+    """The agent's own conversation or session id (optional; up to 128 printable characters)."""
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, str) or len(value) > MAX_SESSION_ID or not value.isprintable():
+        raise ApplicationError(
+            "session_id must be up to 128 printable characters.",
+            code="validation_error",
+            errors={"session_id": ["Up to 128 printable characters."]},
+        )
+    return value.strip()
+
+
+def _caller_name(api_key: OrganizationAPIKey | None, actor: Any) -> str:
+    if api_key is not None:
+        return str(api_key.name or api_key.prefix)
+    return str(getattr(actor, "get_username", lambda: "")() or getattr(actor, "pk", ""))
+
+
+def agent_conversation(
+    *, organization: Organization, api_key: OrganizationAPIKey | None, actor: Any, session_id: str = ""
+) -> Any:
+    """The caller's ``agent`` conversation for ``session_id`` (created on first use)."""
+    from apps.conversations.services import agent_conversation_upsert
+
+    return agent_conversation_upsert(
+        organization=organization,
+        caller_ref=agent_caller_ref(api_key=api_key, actor=actor),
+        caller_name=_caller_name(api_key, actor),
+        session_id=agent_session_id(session_id),
+    )
+
+
 def agent_message_analyze(
-    *, organization: Organization, api_key: OrganizationAPIKey | None, text: str, language: str | None = None
+    *,
+    organization: Organization,
+    api_key: OrganizationAPIKey | None,
+    text: str,
+    language: str | None = None,
+    actor: Any = None,
+    session_id: str = "",
 ) -> dict[str, Any]:
-    """Intent and entities of ``text`` with the engine's confidence (contract 1)."""
-    intent_services = _contract("apps.intent.services")
+    """Intent and entities of ``text`` with the engine's confidence (contract 1).
+
+    The message is stored in the caller's ``agent`` conversation (and broadcast as
+    ``message_received``) before it is analysed, then the result is written on it
+    (``intent_detected``), as for every platform; no flow runs: the agent decides. With a
+    ``session_id`` the conversation's multi-turn context is used ("make it 45" after "pay ana
+    30"); without one each message is analysed on its own.
+    """
+    from apps.conversations import services as conversation_services
 
     agent_scope_check(api_key=api_key, scope="intent")
     if not isinstance(text, str) or not text.strip():
         raise ApplicationError("Text is required.", code="validation_error", errors={"text": ["Required."]})
-    result = intent_services.message_analyze(
-        text[:4000], language=language, organization_currency=organization.default_currency
+    session = agent_session_id(session_id)
+    conversation = agent_conversation(
+        organization=organization, api_key=api_key, actor=actor, session_id=session
     )
-    return dict(result.to_dict())
+    caller = agent_caller_ref(api_key=api_key, actor=actor)
+    message = conversation_services.inbound_message_store(
+        conversation=conversation,
+        sender_id=caller,
+        sender_name=_caller_name(api_key, actor),
+        text=text.strip()[:4000],
+        language=language or "",
+        raw={"tool": "analyze_message", "session_id": session},
+    )
+    message = conversation_services.message_process(
+        message_id=message.pk, dispatch=False, use_context=bool(session)
+    )
+    return {
+        **dict(message.extracted_entities or {}),
+        "conversation_id": str(conversation.pk),
+        "message_id": str(message.pk),
+    }
 
 
 def agent_payment_quote(
@@ -187,15 +254,80 @@ def _spending_limits_check(*, key: OrganizationAPIKey, request: Any) -> None:
             )
 
 
-def _payment_by_idempotency_key(organization: Organization, idempotency_key: str) -> Any:
+def agent_caller_ref(*, api_key: OrganizationAPIKey | None, actor: Any) -> str:
+    """Who is calling: ``apikey:<prefix>`` for an API key, ``user:<pk>`` for a signed-in person.
+
+    Idempotency keys and agent conversations are scoped to it, so two agents (or two people)
+    of one organisation never share them.
+    """
+    if api_key is not None:
+        return f"apikey:{api_key.prefix}"
+    pk = getattr(actor, "pk", None)
+    if pk is None:
+        raise Forbidden("An API key or a signed-in person is required.", code="authentication_failed")
+    return f"user:{pk}"
+
+
+def agent_idempotency_key(*, caller_ref: str, idempotency_key: str) -> str:
+    """The payments idempotency key of a caller's key (like ``api:<caller>:<key>`` of REST payments)."""
+    return f"agent:{caller_ref}:{idempotency_key}"
+
+
+def _payment_by_idempotency_key(
+    *,
+    organization: Organization,
+    scoped_key: str,
+    raw_key: str,
+    api_key: OrganizationAPIKey | None,
+    actor: Any,
+) -> Any:
     from apps.payments.models import OrchestrationPayment
 
-    fields = {f.name for f in OrchestrationPayment._meta.get_fields()}
-    if "idempotency_key" not in fields:
-        return None
-    return OrchestrationPayment.objects.filter(
-        organization=organization, idempotency_key=idempotency_key
-    ).first()
+    payments = OrchestrationPayment.objects.filter(organization=organization)
+    found = payments.filter(idempotency_key=scoped_key).first()
+    if found is None:
+        # Payments created before keys were scoped stored the caller's key as is: a retry of one of
+        # those by the same caller still gets it (another caller's never).
+        legacy = payments.filter(idempotency_key=raw_key)
+        if api_key is not None:
+            legacy = legacy.filter(created_by_api_key=api_key)
+        else:
+            legacy = legacy.filter(created_by_id=getattr(actor, "pk", None), created_by_api_key=None)
+        found = legacy.first()
+    return found
+
+
+def _same_payment(payment: Any, request: Any) -> bool:
+    return bool(
+        payment.amount.amount == request.amount
+        and str(payment.amount.currency).upper() == str(request.currency).upper()
+    )
+
+
+def _payment_message_store(
+    *, conversation: Any, caller: str, caller_name: str, request: Any, idempotency_key: str
+) -> Any:
+    """The agent's payment request as an inbound message (no identifiers: they stay on the payment)."""
+    from apps.conversations.flows.messages import money_format
+    from apps.conversations.services import inbound_message_store
+
+    payee = request.payee_name or request.payee_ref or "?"
+    return inbound_message_store(
+        conversation=conversation,
+        sender_id=caller,
+        sender_name=caller_name,
+        text=f"[create_payment] {money_format(request.amount, request.currency)} to {payee}",
+        detected_intent="action",
+        raw={
+            "tool": "create_payment",
+            "idempotency_key": idempotency_key,
+            "amount": f"{request.amount:f}",
+            "currency": request.currency,
+            "payee_name": request.payee_name,
+            "payee_ref": request.payee_ref,
+            "preferred_rail": request.preferred_rail,
+        },
+    )
 
 
 @transaction.atomic
@@ -206,8 +338,17 @@ def agent_payment_create(
     actor: Any,
     request: Any,
     idempotency_key: str,
+    session_id: str = "",
 ) -> Any:
     """Create (orchestrate) a payment for an agent; a repeated ``idempotency_key`` returns the first one.
+
+    Idempotency keys belong to the caller (the API key, or the person): another key of the
+    organisation using the same ``idempotency_key`` gets its own payment. The same key with
+    another amount or currency is refused (422 ``idempotency_key_reused``).
+
+    The payment belongs to the caller's ``agent`` conversation for ``session_id``: the request
+    is stored there as an inbound message first, and the payment's notices (QR code, receipt,
+    failure) are replies in that conversation, on its stream and the organisation's live feed.
 
     The key's row is locked while its daily spending is summed, so two
     concurrent calls with one key cannot both slip under the limit.
@@ -220,8 +361,21 @@ def agent_payment_create(
             code="idempotency_key_required",
             errors={"idempotency_key": ["Required."]},
         )
-    existing = _payment_by_idempotency_key(organization, idempotency_key)
+    caller = agent_caller_ref(api_key=api_key, actor=actor)
+    scoped_key = agent_idempotency_key(caller_ref=caller, idempotency_key=idempotency_key)
+    existing = _payment_by_idempotency_key(
+        organization=organization,
+        scoped_key=scoped_key,
+        raw_key=idempotency_key,
+        api_key=api_key,
+        actor=actor,
+    )
     if existing is not None:
+        if not _same_payment(existing, request):
+            raise IdempotencyKeyReused(
+                "This idempotency key was already used for a payment of another amount or currency.",
+                extra={"payment_id": str(existing.pk)},
+            )
         return existing
     if api_key is not None:
         key = (
@@ -230,8 +384,27 @@ def agent_payment_create(
             .get(pk=api_key.pk)
         )
         _spending_limits_check(key=key, request=request)
+    conversation = agent_conversation(
+        organization=organization, api_key=api_key, actor=actor, session_id=session_id
+    )
+    if not conversation.language and request.language in ("en", "pt", "es"):
+        # the payment's notices are written in the language the agent asked in
+        conversation.language = request.language
+        conversation.save(update_fields=["language"])
+    message = _payment_message_store(
+        conversation=conversation,
+        caller=caller,
+        caller_name=_caller_name(api_key, actor),
+        request=request,
+        idempotency_key=idempotency_key,
+    )
     payment = payment_services.payment_orchestrate(
-        organization=organization, actor=actor, request=request, idempotency_key=idempotency_key
+        organization=organization,
+        actor=actor,
+        request=request,
+        conversation=conversation,
+        conversation_message=message,
+        idempotency_key=scoped_key,
     )
     if api_key is not None and payment.created_by_api_key_id is None:
         # Provenance for the daily budget: which key asked for this payment.

@@ -22,9 +22,25 @@ def _api_key(request: Request) -> Any:
     return user.api_key if isinstance(user, ApiKeyPrincipal) else None
 
 
+SESSION_HELP = (
+    "Your own id for this conversation or session (e.g. the chat thread): the agent's activity with "
+    "one id is kept together in one AgentPay conversation; without it, in the key's own conversation."
+)
+
+
 class AnalyzeSerializer(serializers.Serializer):
     text = serializers.CharField(max_length=4000)
     language = serializers.ChoiceField(choices=["en", "pt", "es"], required=False, allow_null=True)
+    session_id = serializers.CharField(
+        max_length=128, required=False, allow_blank=True, help_text=SESSION_HELP
+    )
+
+
+class AgentIntentResultSerializer(IntentResultSerializer):
+    """The intent result plus where the analysed message was stored."""
+
+    conversation_id = serializers.UUIDField(help_text="The agent conversation that holds the message")
+    message_id = serializers.UUIDField(help_text="The stored message")
 
 
 class PaymentRequestSerializer(serializers.Serializer):
@@ -45,6 +61,9 @@ class PaymentRequestSerializer(serializers.Serializer):
 
 class CreatePaymentSerializer(PaymentRequestSerializer):
     idempotency_key = serializers.CharField(max_length=200, required=False)
+    session_id = serializers.CharField(
+        max_length=128, required=False, allow_blank=True, help_text=SESSION_HELP
+    )
 
 
 class AgentPaymentSerializer(PaymentSerializer):
@@ -66,7 +85,7 @@ class AgentPaymentListSerializer(serializers.Serializer):
 
 
 def _payment_request(request: Request, data: dict[str, Any]) -> Any:
-    fields = {k: v for k, v in data.items() if k != "idempotency_key"}
+    fields = {k: v for k, v in data.items() if k not in ("idempotency_key", "session_id")}
     return services.agent_payment_request(organization=organization_required(request), **fields)
 
 
@@ -78,8 +97,8 @@ class AnalyzeMessageView(APIView):
     @extend_schema(
         operation_id="agents_analyze",
         request=AnalyzeSerializer,
-        responses=IntentResultSerializer,
-        summary="Analyse a chat message (intent + confidence)",
+        responses=AgentIntentResultSerializer,
+        summary="Analyse a chat message (intent + confidence); stored in the agent's conversation",
     )
     def post(self, request: Request) -> Response:
         s = AnalyzeSerializer(data=request.data)
@@ -87,8 +106,10 @@ class AnalyzeMessageView(APIView):
         result = services.agent_message_analyze(
             organization=organization_required(request),
             api_key=_api_key(request),
+            actor=request_actor(request),
             text=s.validated_data["text"],
             language=s.validated_data.get("language"),
+            session_id=s.validated_data.get("session_id", ""),
         )
         return Response(result)
 
@@ -138,6 +159,7 @@ class PaymentListCreateView(APIView):
             actor=request_actor(request),
             request=_payment_request(request, dict(s.validated_data)),
             idempotency_key=idempotency_key,
+            session_id=s.validated_data.get("session_id", ""),
         )
         return Response(services.agent_payment_data(payment), status=201)
 

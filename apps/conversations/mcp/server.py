@@ -32,6 +32,12 @@ INSTRUCTIONS = (
 )
 
 
+SESSION_HELP = (
+    "Your own id for this conversation or session (e.g. the chat thread): activity with one id is "
+    "kept together in one AgentPay conversation; without it, in the API key's own conversation."
+)
+
+
 class CallerUnknown(ApplicationError):
     code = "authentication_failed"
     status_code = 401
@@ -90,14 +96,21 @@ def mcp_server_build(*, stdio_api_key: str | None = None) -> MCPServer:
         text: Annotated[str, Field(description="The chat message, e.g. 'pay ana R$ 30 via pix'.")],
         ctx: Context,
         language: Annotated[str | None, Field(description="en, pt or es; detected when omitted.")] = None,
+        session_id: Annotated[str | None, Field(description=SESSION_HELP, max_length=128)] = None,
     ) -> dict[str, Any]:
-        """Understand a payment-related chat message: intent, confidence, amounts, dates, parties."""
+        """Understand a payment-related chat message: intent, confidence, amounts, dates, parties.
+
+        The message is kept in the agent's AgentPay conversation (per session_id)."""
         from apps.conversations.agents import services
 
         return await call(
             ctx,
             lambda key: services.agent_message_analyze(
-                organization=key.organization, api_key=key, text=text, language=language
+                organization=key.organization,
+                api_key=key,
+                text=text,
+                language=language,
+                session_id=session_id or "",
             ),
         )
 
@@ -160,8 +173,11 @@ def mcp_server_build(*, stdio_api_key: str | None = None) -> MCPServer:
         purpose: str = "",
         payer_ref: str = "",
         language: str = "en",
+        session_id: Annotated[str | None, Field(description=SESSION_HELP, max_length=128)] = None,
     ) -> dict[str, Any]:
-        """Create a payment (needs scope payments:write; within the key's spending limits). Idempotent."""
+        """Create a payment (needs scope payments:write; within the key's spending limits). Idempotent.
+
+        Its notices (QR code, receipt, failure) go to the agent's AgentPay conversation (per session_id)."""
         from apps.conversations.agents import services
         from apps.core.authentication import ApiKeyPrincipal
 
@@ -189,6 +205,7 @@ def mcp_server_build(*, stdio_api_key: str | None = None) -> MCPServer:
                 actor=actor,
                 request=request,
                 idempotency_key=idempotency_key,
+                session_id=session_id or "",
             )
             return services.agent_payment_data(payment)
 
