@@ -10,35 +10,16 @@ from django.conf import settings
 
 env = environ.Env()
 
-# Rough conversion to USD used only to compare amounts with USD-denominated rule
-# thresholds and limits; the rates are deliberately conservative and editable.
-DEFAULT_FX_TO_USD: dict[str, str] = {
-    "USD": "1",
-    "USDC": "1",
-    "EUR": "1.08",
-    "GBP": "1.27",
-    "CHF": "1.13",
-    "BRL": "0.19",
-    "AUD": "0.66",
-    "NZD": "0.60",
-    "CAD": "0.73",
-    "MXN": "0.055",
+# USD equivalents come from payments' ECB table (``apps.compliance.fx``). The ECB does not
+# publish these currencies; their conservative rates are used instead (editable with the
+# ``COMPLIANCE_FX_TO_USD`` setting, which only applies to currencies without an ECB rate).
+FALLBACK_FX_TO_USD: dict[str, str] = {
     "ARS": "0.0011",
     "CLP": "0.0011",
     "COP": "0.00025",
     "PEN": "0.27",
-    "JPY": "0.0067",
-    "CNY": "0.14",
-    "HKD": "0.13",
-    "SGD": "0.75",
-    "INR": "0.012",
-    "SEK": "0.095",
-    "NOK": "0.093",
-    "DKK": "0.145",
-    "PLN": "0.25",
-    "CZK": "0.043",
-    "HUF": "0.0028",
-    "ZAR": "0.055",
+    "AED": "0.2723",
+    "SAR": "0.2667",
 }
 
 
@@ -49,16 +30,16 @@ def _get(name: str, default: Any) -> Any:
 _fx_memo: tuple[tuple[tuple[str, str], ...], dict[str, Decimal]] | None = None
 
 
-def fx_to_usd() -> dict[str, Decimal]:
-    """Rates to USD for thresholds (``COMPLIANCE_FX_TO_USD`` overrides the defaults); built once per
-    distinct override, as rules convert every history row with it."""
+def fx_fallback_to_usd() -> dict[str, Decimal]:
+    """USD per unit for currencies the ECB does not publish (``COMPLIANCE_FX_TO_USD`` merged over the
+    defaults); parsed once per distinct setting."""
     global _fx_memo
     override = _get("COMPLIANCE_FX_TO_USD", {}) or {}
-    key = tuple(sorted((str(k), str(v)) for k, v in override.items()))
+    key = tuple(sorted((str(k).upper(), str(v)) for k, v in override.items()))
     if _fx_memo is None or _fx_memo[0] != key:
-        rates = dict(DEFAULT_FX_TO_USD)
-        rates.update(override)
-        _fx_memo = (key, {k: Decimal(str(v)) for k, v in rates.items()})
+        rates = dict(FALLBACK_FX_TO_USD)
+        rates.update(dict(key))
+        _fx_memo = (key, {k: Decimal(v) for k, v in rates.items()})
     return _fx_memo[1]
 
 
@@ -86,6 +67,11 @@ def sanctions_strong_score() -> float:
 
 def sanctions_weak_score() -> float:
     return float(_get("COMPLIANCE_SANCTIONS_WEAK", env.float("COMPLIANCE_SANCTIONS_WEAK", default=0.85)))
+
+
+def rescreen_payee_days() -> int:
+    """How far back payees known only from payments are re-screened when a list changes."""
+    return int(_get("COMPLIANCE_RESCREEN_PAYEE_DAYS", env.int("COMPLIANCE_RESCREEN_PAYEE_DAYS", default=365)))
 
 
 def sanctions_index_check_seconds() -> float:

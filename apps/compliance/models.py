@@ -232,6 +232,9 @@ class PaymentDecision(models.Model):
     rule_versions = models.JSONField(default=dict, blank=True)
     sanctions_hits = models.JSONField(default=list, blank=True)
     payer_tier = models.CharField(max_length=10, blank=True, default="")
+    fx = models.JSONField(
+        default=dict, blank=True, help_text="The rate table (source, date) and the rates to USD applied."
+    )
     duration_ms = models.FloatField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -263,6 +266,9 @@ class Case(models.Model):
     )
     profile = models.ForeignKey(
         KycProfile, null=True, blank=True, on_delete=models.SET_NULL, related_name="cases"
+    )
+    party_ref = models.CharField(
+        max_length=255, blank=True, default="", help_text="The counterparty a re-screening case is about."
     )
     status = models.CharField(max_length=20, choices=CaseStatus.choices, default=CaseStatus.OPEN)
     risk_score = models.FloatField(default=0)
@@ -329,13 +335,20 @@ class CaseEvent(models.Model):
 
 
 class ScreeningResult(models.Model):
-    """The outcome of (re-)screening a KYC profile against the active lists."""
+    """The outcome of (re-)screening a counterparty against the active lists: a KYC profile, or a
+    payee known only from payments (``party_ref``; only hits are kept for those)."""
 
     id = models.BigAutoField(primary_key=True)
-    profile = models.ForeignKey(KycProfile, on_delete=models.CASCADE, related_name="screenings")
+    organization = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    profile = models.ForeignKey(
+        KycProfile, null=True, blank=True, on_delete=models.CASCADE, related_name="screenings"
+    )
+    party_ref = models.CharField(max_length=255, blank=True, default="")
     outcome = models.CharField(max_length=10)  # clear | weak | strong
     hits = models.JSONField(default=list, blank=True)
-    lists_version = models.CharField(max_length=64, blank=True, default="")
+    lists_version = models.CharField(max_length=200, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -29,6 +29,7 @@ from apps.compliance.choices import (
     RuleAction,
     RuleMode,
 )
+from apps.compliance.fx import UsdConverter
 from apps.compliance.models import (
     AuditChainHead,
     AuditEntry,
@@ -40,7 +41,13 @@ from apps.compliance.models import (
     RiskRuleVersion,
     TierLimit,
 )
-from apps.compliance.rules import EVALUATORS, PaymentFacts
+from apps.compliance.rules import (
+    EVALUATORS,
+    PaymentFacts,
+    RuleParamsError,
+    history_lookback,
+    rule_params_validate,
+)
 from apps.compliance.screening.index import sanctions_index
 from apps.compliance.types import ComplianceDecision, RuleOutcome, ScreeningHit
 from apps.core.exceptions import ApplicationError
@@ -49,16 +56,10 @@ logger = structlog.get_logger(__name__)
 
 # Payments that never moved money do not count towards limits or history.
 DEAD_STATUSES = ("failed", "blocked", "cancelled")
-RECENT_WINDOW = timedelta(days=7)
-RECENT_MAX_ROWS = 1000
-
-
-def to_usd(amount: Decimal, currency: str) -> Decimal:
-    rate = conf.fx_to_usd().get((currency or "USD").upper())
-    if rate is None:
-        # Unknown currency: count it 1:1 rather than letting it escape every threshold.
-        rate = Decimal(1)
-    return (Decimal(amount) * rate).quantize(Decimal("0.0001"))
+# The newest rows of history read for windowed rules: past this many, counts and sums are lower
+# bounds (a payer with a thousand payments in a rule's window has long tripped its velocity rule).
+HISTORY_MAX_ROWS = 1000
+INBOUND_STATUSES = ("succeeded", "processing", "initiated")
 
 
 # --- KYC ----------------------------------------------------------------------------
@@ -236,9 +237,15 @@ def payer_usage(*, payment: Any, now: datetime) -> list[dict[str, Any]]:
 
 
 def limits_check(
-    *, payment: Any, tier: str, now: datetime, usage: list[dict[str, Any]] | None = None
+    *,
+    payment: Any,
+    tier: str,
+    now: datetime,
+    usage: list[dict[str, Any]] | None = None,
+    usd: UsdConverter | None = None,
 ) -> list[RuleOutcome]:
-    """Per-transaction, daily (24 h) and monthly (30 days) limits of the payer's tier."""
+    """Per-transaction, daily (24 h) and monthly (30 days) limits of the payer's tier; limits without
+    a currency are USD equivalents at payments' ECB rates."""
     currency = payment.amount.currency.code
     amount = payment.amount.amount
     rail = payment.selected_rail or ""
@@ -249,6 +256,7 @@ def limits_check(
         return []
     if usage is None:
         usage = payer_usage(payment=payment, now=now)
+    to_usd = usd or UsdConverter()
     out: list[RuleOutcome] = []
     for limit in limits:
         in_usd = not limit.currency
@@ -305,9 +313,18 @@ def rules_for(organization_id: Any) -> list[RiskRule]:
 
 @transaction.atomic
 def risk_rule_save(*, rule: RiskRule, actor: Any = None) -> RiskRule:
-    """Save a rule as a new version (the old version stays in ``RiskRuleVersion``)."""
+    """Save a rule as a new version (the old version stays in ``RiskRuleVersion``); its params are
+    checked against the kind's declaration (``rules.PARAMS``) and stored normalised."""
     if rule.kind not in EVALUATORS:
         raise ApplicationError(f"Unknown rule kind {rule.kind!r}.", code="unknown_rule_kind")
+    try:
+        rule.params = rule_params_validate(rule.kind, rule.params or {})
+    except RuleParamsError as exc:
+        raise ApplicationError(
+            f"Invalid parameters for a {rule.kind} rule: {exc}",
+            code="invalid_rule_params",
+            errors={f"params.{k}": [v] for k, v in exc.errors.items()},
+        ) from exc
     if rule.pk:
         current = RiskRule.objects.select_for_update(of=("self",)).get(pk=rule.pk)
         rule.version = current.version + 1
@@ -350,10 +367,26 @@ def _payer_payments(payment: Any) -> models.QuerySet:
     )
 
 
-def payment_facts(*, payment: Any, now: datetime, usage: list[dict[str, Any]] | None = None) -> PaymentFacts:
-    """Gather the payment's history for the rules with a fixed, small number of queries."""
+def payment_facts(
+    *,
+    payment: Any,
+    now: datetime,
+    usage: list[dict[str, Any]] | None = None,
+    rules: list[RiskRule] | None = None,
+    usd: UsdConverter | None = None,
+    profiles: dict[str, KycProfile] | None = None,
+) -> PaymentFacts:
+    """Gather the payment's history for ``rules`` with a fixed, small number of queries.
+
+    Outgoing and incoming payments are read as far back as the rules' windows reach
+    (``rules.history_lookback``); nothing is read for windows no active rule has.
+    """
     from apps.payments.models import OrchestrationPayment
 
+    to_usd = usd or UsdConverter()
+    profiles = profiles or {}
+    payer_profile = profiles.get(payment.payer_ref) if payment.payer_ref else None
+    payee_profile = profiles.get(payment.payee_ref) if payment.payee_ref else None
     currency = payment.amount.currency.code
     facts = PaymentFacts(
         now=now,
@@ -362,63 +395,71 @@ def payment_facts(*, payment: Any, now: datetime, usage: list[dict[str, Any]] | 
         amount_usd=to_usd(payment.amount.amount, currency),
         payer_ref=payment.payer_ref,
         payee_ref=payment.payee_ref,
-        from_country=payment.from_country or "",
-        to_country=payment.to_country or "",
+        # The payment's own countries first; a party's KYC country when the payment names none.
+        from_country=payment.from_country or (payer_profile.country if payer_profile else "") or "",
+        to_country=payment.to_country or (payee_profile.country if payee_profile else "") or "",
         rail=payment.selected_rail or "",
     )
     if not payment.payer_ref:
         return facts
     if usage is None:
         usage = payer_usage(payment=payment, now=now)
-    facts.recent = [
-        (at, to_usd(amt, cur), payee)
-        for at, amt, cur, payee in _payer_payments(payment)
-        .filter(created_at__gte=now - RECENT_WINDOW)
-        .order_by("-created_at")
-        .values_list("created_at", "amount", "amount_currency", "payee_ref")[:RECENT_MAX_ROWS]
-    ]
+    outgoing, incoming = history_lookback(rules if rules is not None else rules_for(payment.organization_id))
+    if outgoing:
+        facts.recent = [
+            (at, to_usd(amt, cur), payee)
+            for at, amt, cur, payee in _payer_payments(payment)
+            .filter(created_at__gte=now - outgoing, created_at__lte=now)
+            .order_by("-created_at")
+            .values_list("created_at", "amount", "amount_currency", "payee_ref")[:HISTORY_MAX_ROWS]
+        ]
     lasts = [row["last"] for row in usage if row["last"] is not None]
     facts.last_payment_at = max(lasts) if lasts else None
     facts.pair_count = sum(row["pair_n"] or 0 for row in usage)
-    same = [row for row in usage if row["amount_currency"] == currency and row["pair_n"]]
-    same_n = sum(row["pair_n"] for row in same)
-    if same_n:
-        facts.pair_avg_usd = to_usd(sum(row["pair_sum"] for row in same) / same_n, currency)
-    elif payment.payee_ref and facts.pair_count:
-        facts.pair_avg_usd = _relationship_avg_usd(payment)
-    since = now - timedelta(hours=24)
-    inbound = (
-        OrchestrationPayment.objects.filter(
-            organization_id=payment.organization_id,
-            payee_ref=payment.payer_ref,
-            created_at__gte=since,
-            status__in=("succeeded", "processing", "initiated"),
+    if facts.pair_count:
+        total = sum(
+            (to_usd(row["pair_sum"], row["amount_currency"]) for row in usage if row["pair_n"]), Decimal(0)
         )
-        .values("amount_currency")
-        .annotate(total=Sum("amount"))
-    )
-    facts.inbound_usd = sum((to_usd(r["total"], r["amount_currency"]) for r in inbound), Decimal(0))
-    facts.inbound_since = since
+        facts.pair_avg_usd = (total / facts.pair_count).quantize(Decimal("0.0001"))
+    elif payment.payee_ref:
+        # No payments between them here yet: the accounting relationship may know their history.
+        facts.pair_count, facts.pair_avg_usd = _relationship_history(payment, to_usd)
+    if incoming:
+        facts.inbound = [
+            (at, to_usd(amt, cur))
+            for at, amt, cur in OrchestrationPayment.objects.filter(
+                organization_id=payment.organization_id,
+                payee_ref=payment.payer_ref,
+                created_at__gte=now - incoming,
+                created_at__lte=now,
+                status__in=INBOUND_STATUSES,
+            )
+            .exclude(pk=payment.pk)
+            .order_by("-created_at")
+            .values_list("created_at", "amount", "amount_currency")[:HISTORY_MAX_ROWS]
+        ]
     return facts
 
 
-def _relationship_avg_usd(payment: Any) -> Decimal | None:
+def _relationship_history(payment: Any, to_usd: UsdConverter) -> tuple[int, Decimal | None]:
+    """``(count, average in USD)`` of the payer → payee relationship in the accounting graph."""
     try:
         from apps.accounting.models import PaymentRelationship
     except ImportError:  # pragma: no cover - accounting is part of the project
-        return None
+        return 0, None
     rel = (
         PaymentRelationship.objects.filter(
             organization_id=payment.organization_id,
             user_id=payment.payer_ref,
             counterparty_id=payment.payee_ref,
         )
-        .only("avg_payment_amount_currency", "avg_payment_amount")
+        .only("total_payments_count", "avg_payment_amount_currency", "avg_payment_amount")
         .first()
     )
-    if rel is None or rel.avg_payment_amount is None:
-        return None
-    return to_usd(rel.avg_payment_amount.amount, rel.avg_payment_amount.currency.code)
+    if rel is None or not rel.total_payments_count:
+        return 0, None
+    avg = rel.avg_payment_amount
+    return rel.total_payments_count, (to_usd(avg.amount, avg.currency.code) if avg is not None else None)
 
 
 def rules_evaluate(*, rules: list[RiskRule], facts: PaymentFacts) -> list[RuleOutcome]:
@@ -523,13 +564,14 @@ def payment_compliance_decide(*, payment: Any, actor: Any = None) -> ComplianceD
     payer_profile = profiles.get(payment.payer_ref)
     tier = payer_profile.tier if payer_profile else KycTier.NONE
     usage = payer_usage(payment=payment, now=now)
+    usd = UsdConverter()  # one rate table for the whole decision
     outcomes: list[RuleOutcome] = []
-    outcomes += limits_check(payment=payment, tier=tier, now=now, usage=usage)
+    outcomes += limits_check(payment=payment, tier=tier, now=now, usage=usage, usd=usd)
     outcomes += _profile_outcomes(profiles, payment)
     hits = payment_screen(payment=payment, profiles=profiles)
     outcomes += [_hit_outcome(h) for h in hits]
     rules = rules_for(payment.organization_id)
-    facts = payment_facts(payment=payment, now=now, usage=usage)
+    facts = payment_facts(payment=payment, now=now, usage=usage, rules=rules, usd=usd, profiles=profiles)
     outcomes += rules_evaluate(rules=rules, facts=facts)
 
     enforced = [o for o in outcomes if not o.shadow]
@@ -554,6 +596,7 @@ def payment_compliance_decide(*, payment: Any, actor: Any = None) -> ComplianceD
             rule_versions={r.code: r.version for r in rules},
             sanctions_hits=[h.to_dict() for h in hits],
             payer_tier=tier,
+            fx=usd.describe(),
             duration_ms=round((time.perf_counter() - started) * 1000, 3),
         )
         case = None
@@ -650,7 +693,9 @@ def case_open(*, payment: Any, decision: PaymentDecision, amount_usd: Decimal) -
         reasons=decision.reasons,
         sanctions_hits=decision.sanctions_hits,
         conversation_excerpt=_conversation_excerpt(payment),
-        counterparty_history=_counterparty_history(payment),
+        counterparty_history=_counterparty_history(
+            organization_id=payment.organization_id, payee_ref=payment.payee_ref, exclude_pk=payment.pk
+        ),
         requires_four_eyes=amount_usd >= conf.four_eyes_amount_usd(),
         created_by_id=payment.created_by_id,
         sla_due_at=now + timedelta(hours=conf.case_sla_hours()),
@@ -688,14 +733,15 @@ def _conversation_excerpt(payment: Any, size: int = 10) -> list[dict[str, Any]]:
     ]
 
 
-def _counterparty_history(payment: Any) -> dict[str, Any]:
+def _counterparty_history(*, organization_id: Any, payee_ref: str, exclude_pk: Any = None) -> dict[str, Any]:
+    """What the organisation's payments say about a payee: counts, first and last, recent ones, open cases."""
     from apps.payments.models import OrchestrationPayment
 
-    if not payment.payee_ref:
+    if not payee_ref:
         return {}
-    qs = OrchestrationPayment.objects.filter(
-        organization_id=payment.organization_id, payee_ref=payment.payee_ref
-    ).exclude(pk=payment.pk)
+    qs = OrchestrationPayment.objects.filter(organization_id=organization_id, payee_ref=payee_ref)
+    if exclude_pk is not None:
+        qs = qs.exclude(pk=exclude_pk)
     agg = qs.aggregate(n=Count("id"), first=models.Min("created_at"), last=Max("created_at"))
     by_status = dict(qs.values("status").annotate(n=Count("id")).values_list("status", "n"))
     recent = [
@@ -711,9 +757,9 @@ def _counterparty_history(payment: Any) -> dict[str, Any]:
         "by_status": by_status,
         "recent": recent,
         "open_cases": Case.objects.filter(
-            organization_id=payment.organization_id,
-            payment__payee_ref=payment.payee_ref,
-            status__in=[s.value for s in CaseStatus if s not in (CaseStatus.APPROVED, CaseStatus.REJECTED)],
+            organization_id=organization_id,
+            payment__payee_ref=payee_ref,
+            status__in=_open_statuses(),
         ).count(),
     }
 
@@ -770,8 +816,28 @@ def _request_meta(request: Any) -> tuple[str, str | None]:
     ip = None
     if request is not None:
         request_id = request.META.get("HTTP_X_REQUEST_ID", "") or request_id
-        ip = request.META.get("REMOTE_ADDR") or None
+        ip = _client_ip(request)
     return request_id[:100], ip
+
+
+def _client_ip(request: Any) -> str | None:
+    """The client address as the API's throttles see it: behind ``NUM_PROXIES`` trusted proxies, the
+    X-Forwarded-For entry they appended; otherwise the socket's peer."""
+    from django.conf import settings
+
+    proxies = int(getattr(settings, "REST_FRAMEWORK", {}).get("NUM_PROXIES") or 0)
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if proxies > 0 and forwarded:
+        hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+        if hops:
+            candidate = hops[-min(proxies, len(hops))]
+            try:
+                import ipaddress
+
+                return str(ipaddress.ip_address(candidate))
+            except ValueError:
+                pass
+    return request.META.get("REMOTE_ADDR") or None
 
 
 def _chain_head() -> AuditChainHead:
@@ -860,11 +926,13 @@ def audit_verify(*, batch: int = 2000) -> tuple[bool, int | None, str]:
         expected_seq += 1
         count += 1
     head = AuditChainHead.objects.filter(pk=1).first()
-    if head is not None and count and (head.sequence != count or head.last_hash != prev_hash):
+    # The head row is checked even when no entry is left, so emptying the whole table is caught too.
+    if head is not None and (head.sequence != count or head.last_hash != prev_hash):
         return (
             False,
-            count + 1 if head.sequence > count else count,
-            "the chain head does not match the last entry",
+            count + 1 if head.sequence > count else max(count, 1),
+            "the chain head does not match the last entry"
+            + (f" (the head records {head.sequence} entries)" if head.sequence > count else ""),
         )
     return True, None, f"{count} entries verified"
 
@@ -875,7 +943,8 @@ LIST_FILES = {"ofac-csv": ("sdn.csv", "alt.csv", "add.csv")}
 
 
 def sanctions_fetch(*, fmt: str, origin: str, timeout: float = 60.0) -> list[bytes]:
-    """Read a list from a path or URL; for ``ofac-csv`` the three files sdn/alt/add (alt, add optional)."""
+    """Read a list from a path or URL; for ``ofac-csv`` the three files sdn/alt/add (alt, add optional),
+    named as the given one is (OFAC publishes ``SDN.CSV``, mirrors often ``sdn.csv``)."""
     from pathlib import Path
 
     import httpx
@@ -886,10 +955,13 @@ def sanctions_fetch(*, fmt: str, origin: str, timeout: float = 60.0) -> list[byt
             response = httpx.get(origin, timeout=timeout, follow_redirects=True)
             response.raise_for_status()
             return [response.content]
-        base = origin if origin.endswith("/") else origin.rsplit("/", 1)[0] + "/"
+        base, _, last = origin.rpartition("/") if not origin.endswith("/") else (origin[:-1], "/", "")
+        upper = last.isupper()
         out = []
         for i, name in enumerate(names):
-            response = httpx.get(base + name, timeout=timeout, follow_redirects=True)
+            response = httpx.get(
+                f"{base}/{name.upper() if upper else name}", timeout=timeout, follow_redirects=True
+            )
             if response.status_code == 404 and i > 0:
                 out.append(b"")
                 continue
@@ -900,10 +972,14 @@ def sanctions_fetch(*, fmt: str, origin: str, timeout: float = 60.0) -> list[byt
     if not names:
         return [path.read_bytes()]
     folder = path if path.is_dir() else path.parent
-    return [
-        (folder / name).read_bytes() if (folder / name).exists() or i == 0 else b""
-        for i, name in enumerate(names)
-    ]
+    present = {p.name.casefold(): p for p in folder.iterdir()} if folder.is_dir() else {}
+    out = []
+    for i, name in enumerate(names):
+        found = present.get(name)
+        if found is None and i == 0:
+            raise FileNotFoundError(f"No {name} in {folder}")
+        out.append(found.read_bytes() if found is not None else b"")
+    return out
 
 
 class SanctionsImportError(ApplicationError):
@@ -989,53 +1065,135 @@ def sanctions_import(
     return new, True
 
 
-def counterparties_rescreen(*, organization: Any = None) -> dict[str, int]:
-    """Screen every KYC profile with a name again; hits open a re-screening case (once per profile)."""
-    from apps.compliance.models import ScreeningResult
-    from apps.compliance.screening.index import sanctions_index
+def _lists_version() -> str:
+    from apps.compliance.models import SanctionsList
 
-    index = sanctions_index()
+    active = SanctionsList.objects.filter(is_active=True).order_by("source").values_list("source", "pk")
+    return ",".join(f"{source}:{pk}" for source, pk in active)[:200]
+
+
+def _hit_keys(hits: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    return {(str(h.get("source")), str(h.get("external_id"))) for h in hits}
+
+
+def _rescreen_case_open(
+    *,
+    organization_id: Any,
+    party_ref: str,
+    profile: KycProfile | None,
+    hits: list[ScreeningHit],
+    outcome: str,
+) -> bool:
+    """Open a re-screening case unless one is open for the party, or a reviewer already decided one
+    about these same list entries (a confirmed false positive is not raised again every week)."""
+    cases = Case.objects.filter(organization_id=organization_id, kind=CaseKind.RESCREEN, party_ref=party_ref)
+    if cases.filter(status__in=_open_statuses()).exists():
+        return False
+    last = (
+        cases.exclude(status__in=_open_statuses())
+        .order_by("-decided_at")
+        .values_list("sanctions_hits", flat=True)
+    )
+    found = [h.to_dict() for h in hits]
+    if any(_hit_keys(found) <= _hit_keys(previous) for previous in last[:5]):
+        return False
+    case = Case.objects.create(
+        organization_id=organization_id,
+        kind=CaseKind.RESCREEN,
+        profile=profile,
+        party_ref=party_ref,
+        risk_score=100.0 if outcome == "strong" else 50.0,
+        reasons=[_hit_outcome(_with_role(h, "counterparty")).reason() for h in hits],
+        sanctions_hits=found,
+        counterparty_history=_counterparty_history(organization_id=organization_id, payee_ref=party_ref),
+        sla_due_at=timezone.now() + timedelta(hours=conf.case_sla_hours()),
+    )
+    CaseEvent.objects.create(case=case, action="opened", to_status=case.status, note="Re-screening hit.")
+    return True
+
+
+def _outcome(hits: list[ScreeningHit]) -> str:
+    if not hits:
+        return "clear"
+    return "strong" if any(h.strength == "strong" for h in hits) else "weak"
+
+
+def counterparties_rescreen(*, organization: Any = None) -> dict[str, int]:
+    """Screen existing counterparties again after a list changed: every KYC profile with a name, and
+    every payee paid in the last ``COMPLIANCE_RESCREEN_PAYEE_DAYS`` that has no named profile. A hit
+    opens a re-screening case (once per party while one is open)."""
+    from apps.compliance.models import ScreeningResult
+    from apps.payments.models import OrchestrationPayment
+
+    version = _lists_version()
     counts = {"screened": 0, "weak": 0, "strong": 0, "cases": 0}
     profiles = KycProfile.objects.exclude(legal_name="")
     if organization is not None:
         profiles = profiles.filter(organization=organization)
-    version = str(len(index))
+    named: set[tuple[Any, str]] = set()
     for profile in profiles.iterator(chunk_size=500):
+        named.add((profile.organization_id, profile.party_ref))
         hits = screen_name(
             profile.legal_name,
             date_of_birth=profile.date_of_birth.isoformat() if profile.date_of_birth else None,
             nationality=profile.nationality or None,
         )
-        outcome = "clear"
-        if hits:
-            outcome = "strong" if any(h.strength == "strong" for h in hits) else "weak"
+        outcome = _outcome(hits)
         counts["screened"] += 1
         with transaction.atomic():
             ScreeningResult.objects.create(
-                profile=profile, outcome=outcome, hits=[h.to_dict() for h in hits], lists_version=version
+                organization_id=profile.organization_id,
+                profile=profile,
+                party_ref=profile.party_ref,
+                outcome=outcome,
+                hits=[h.to_dict() for h in hits],
+                lists_version=version,
             )
             profile.screening_status = outcome
             profile.last_screened_at = timezone.now()
             profile.save(update_fields=["screening_status", "last_screened_at", "updated_at"])
             if outcome != "clear":
                 counts[outcome] += 1
-                already = Case.objects.filter(
-                    profile=profile, kind=CaseKind.RESCREEN, status__in=_open_statuses()
-                ).exists()
-                if not already:
-                    case = Case.objects.create(
-                        organization_id=profile.organization_id,
-                        kind=CaseKind.RESCREEN,
-                        profile=profile,
-                        risk_score=100.0 if outcome == "strong" else 50.0,
-                        reasons=[_hit_outcome(_with_role(h, "counterparty")).reason() for h in hits],
-                        sanctions_hits=[h.to_dict() for h in hits],
-                        sla_due_at=timezone.now() + timedelta(hours=conf.case_sla_hours()),
-                    )
-                    CaseEvent.objects.create(
-                        case=case, action="opened", to_status=case.status, note="Re-screening hit."
-                    )
-                    counts["cases"] += 1
+                counts["cases"] += _rescreen_case_open(
+                    organization_id=profile.organization_id,
+                    party_ref=profile.party_ref,
+                    profile=profile,
+                    hits=hits,
+                    outcome=outcome,
+                )
+    payees = (
+        OrchestrationPayment.objects.filter(
+            created_at__gte=timezone.now() - timedelta(days=conf.rescreen_payee_days())
+        )
+        .exclude(payee_ref="")
+        .exclude(payee_name="")
+    )
+    if organization is not None:
+        payees = payees.filter(organization=organization)
+    seen: set[tuple[Any, str, str]] = set()
+    for org_id, ref, name in payees.values_list("organization_id", "payee_ref", "payee_name").iterator(
+        chunk_size=2000
+    ):
+        if (org_id, ref) in named or (org_id, ref, name) in seen:
+            continue
+        seen.add((org_id, ref, name))
+        hits = screen_name(name)
+        counts["screened"] += 1
+        outcome = _outcome(hits)
+        if outcome == "clear":
+            continue
+        counts[outcome] += 1
+        with transaction.atomic():
+            ScreeningResult.objects.create(
+                organization_id=org_id,
+                party_ref=ref,
+                outcome=outcome,
+                hits=[h.to_dict() for h in hits],
+                lists_version=version,
+            )
+            counts["cases"] += _rescreen_case_open(
+                organization_id=org_id, party_ref=ref, profile=None, hits=hits, outcome=outcome
+            )
     logger.info("counterparties_rescreened", **counts)
     return counts
 
@@ -1073,7 +1231,11 @@ class FourEyesViolation(ApplicationError):
     message = "This case needs a second, different reviewer."
 
 
-def _require_reviewer(actor: Any, perm: str) -> None:
+def _require_reviewer(actor: Any, perm: str, case: Case) -> None:
+    """The permission, a session verified with OTP, and a role granting it in the case's organisation."""
+    from apps.compliance.selectors import role_grants
+    from apps.core.models import Membership
+
     if actor is None or not getattr(actor, "is_authenticated", False):
         raise CasePermissionDenied()
     if not actor.has_perm(f"compliance.{perm}"):
@@ -1081,6 +1243,16 @@ def _require_reviewer(actor: Any, perm: str) -> None:
     is_verified = getattr(actor, "is_verified", None)
     if not callable(is_verified) or not is_verified():
         raise OtpRequired()
+    if actor.is_superuser:
+        return
+    # Roles are global groups: the membership says in which organisation the permission applies.
+    role = (
+        Membership.objects.filter(organization_id=case.organization_id, user_id=actor.pk)
+        .values_list("role", flat=True)
+        .first()
+    )
+    if role is None or not role_grants(str(role), f"compliance.{perm}"):
+        raise CasePermissionDenied(f"You do not hold compliance.{perm} in this case's organisation.")
 
 
 def _lock_case(case: Case) -> Case:
@@ -1166,16 +1338,18 @@ def _case_change(
 
 
 @transaction.atomic
-def case_assign(*, case: Case, actor: Any, request: Any = None) -> Case:
-    """Assign the case to ``actor`` ("assign to me")."""
-    _require_reviewer(actor, "assign_case")
+def case_assign(*, case: Case, actor: Any, note: str = "", request: Any = None) -> Case:
+    """Assign the case to ``actor`` ("assign to me"); an open or escalated case moves to in review."""
+    _require_reviewer(actor, "assign_case", case)
     locked = _lock_case(case)
-    status = CaseStatus.IN_REVIEW if locked.status == CaseStatus.OPEN else locked.status
+    reopen = (CaseStatus.OPEN, CaseStatus.ESCALATED)
+    status = CaseStatus.IN_REVIEW if locked.status in reopen else locked.status
     return _case_change(
         locked,
         action="assigned",
         actor=actor,
         changes={"assigned_to": actor, "status": status},
+        note=note,
         request=request,
     )
 
@@ -1236,7 +1410,7 @@ def _case_decide(locked: Case, *, approved: bool, actor: Any, reason: str, reque
 def case_approve(*, case: Case, actor: Any, reason: str = "", request: Any = None) -> Case:
     """Approve a case: the payment resumes. Above the four-eyes amount a second, different reviewer
     must approve too; whoever created the payment or the case can never approve it."""
-    _require_reviewer(actor, "decide_case")
+    _require_reviewer(actor, "decide_case", case)
     locked = _lock_case(case)
     if actor.pk in _creator_ids(locked):
         raise FourEyesViolation("You created this payment or case, so you cannot approve it.")
@@ -1261,7 +1435,7 @@ def case_approve(*, case: Case, actor: Any, reason: str = "", request: Any = Non
 @transaction.atomic
 def case_reject(*, case: Case, actor: Any, reason: str, request: Any = None) -> Case:
     """Reject a case: the payment is blocked. One reviewer suffices (refusing is always safe)."""
-    _require_reviewer(actor, "decide_case")
+    _require_reviewer(actor, "decide_case", case)
     if not reason.strip():
         raise ApplicationError(
             "Say why the case is rejected.", code="reason_required", errors={"reason": ["Required."]}
@@ -1272,7 +1446,7 @@ def case_reject(*, case: Case, actor: Any, reason: str, request: Any = None) -> 
 @transaction.atomic
 def case_escalate(*, case: Case, actor: Any, note: str = "", request: Any = None) -> Case:
     """Hand the case to senior compliance: unassigned, flagged, SLA restarted."""
-    _require_reviewer(actor, "assign_case")
+    _require_reviewer(actor, "assign_case", case)
     changes = {
         "status": CaseStatus.ESCALATED,
         "escalated": True,
@@ -1287,7 +1461,7 @@ def case_escalate(*, case: Case, actor: Any, note: str = "", request: Any = None
 @transaction.atomic
 def case_request_info(*, case: Case, actor: Any, question: str, request: Any = None) -> Case:
     """Ask the payer for more information; the conversation is told after commit."""
-    _require_reviewer(actor, "assign_case")
+    _require_reviewer(actor, "assign_case", case)
     if not question.strip():
         raise ApplicationError(
             "Write the question to ask.", code="question_required", errors={"question": ["Required."]}

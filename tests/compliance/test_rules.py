@@ -103,7 +103,7 @@ def test_amount_deviation():
     fired = rules.amount_deviation(
         p, facts(pair_count=5, pair_avg_usd=Decimal("100"), amount_usd=Decimal("501"))
     )
-    assert fired and fired[1]["ratio"] == 5.01
+    assert fired and fired[1]["ratio"] == "5.01" and fired[1]["usual_usd"] == "100.00"
 
 
 def test_dormant_reactivation():
@@ -122,13 +122,168 @@ def test_dormant_reactivation():
 
 def test_rapid_in_out():
     p = {"window_hours": 24, "ratio": "0.8", "min_amount_usd": "1000"}
-    assert rules.rapid_in_out(p, facts(inbound_usd=Decimal("500"), amount_usd=Decimal("500"))) is None
-    assert rules.rapid_in_out(p, facts(inbound_usd=Decimal("5000"), amount_usd=Decimal("1000"))) is None
+    received = [(ago(hours=3), Decimal("5000"))]
+    # given less than the minimum received, nothing fires whatever goes out
+    small = [(ago(hours=3), Decimal("500"))]
+    assert rules.rapid_in_out(p, facts(inbound=small, amount_usd=Decimal("500"))) is None
+    # given 5,000 received, sending 1,000 is under 80 %
+    assert rules.rapid_in_out(p, facts(inbound=received, amount_usd=Decimal("1000"))) is None
+    # when 3,000 already left after it arrived, this 1,000 makes 80 %
     recent = [(ago(hours=2), Decimal("3000"), "x")]
-    fired = rules.rapid_in_out(
-        p, facts(inbound_usd=Decimal("5000"), recent=recent, amount_usd=Decimal("1000"))
+    fired = rules.rapid_in_out(p, facts(inbound=received, recent=recent, amount_usd=Decimal("1000")))
+    assert fired and fired[1] == {"inbound_usd": "5000", "outbound_usd": "4000", "window_hours": 24}
+    # payments made before the money arrived are not "out" of it
+    before = [(ago(hours=5), Decimal("3000"), "x")]
+    assert rules.rapid_in_out(p, facts(inbound=received, recent=before, amount_usd=Decimal("1000"))) is None
+
+
+def test_rapid_in_out_honours_its_window():
+    # given 5,000 received 30 hours ago and 3,500 sent out since
+    received = [(ago(hours=30), Decimal("5000"))]
+    recent = [(ago(hours=20), Decimal("3500"), "x")]
+    f = facts(inbound=received, recent=recent, amount_usd=Decimal("600"))
+    # then a 24 h rule does not see the money come in, a 48 h rule does
+    assert rules.rapid_in_out({"window_hours": 24}, f) is None
+    fired = rules.rapid_in_out({"window_hours": 48}, f)
+    assert fired and fired[1]["window_hours"] == 48 and fired[1]["inbound_usd"] == "5000"
+
+
+@pytest.mark.parametrize(
+    ("evaluator", "f", "fires", "quiet"),
+    [
+        (
+            rules.amount_threshold,
+            {"amount_usd": Decimal("600")},
+            {"amount_usd": "500"},
+            {"amount_usd": "700"},
+        ),
+        (
+            rules.velocity,
+            {"recent": [(ago(minutes=20), Decimal("10"), "x")] * 3, "amount_usd": Decimal("10")},
+            {"window_minutes": 30, "max_count": 3},
+            {"window_minutes": 10, "max_count": 3},
+        ),
+        (
+            rules.velocity,
+            {"recent": [(ago(minutes=20), Decimal("10"), "x")] * 3, "amount_usd": Decimal("10")},
+            {"window_minutes": 30, "max_count": 100, "max_sum_usd": "39"},
+            {"window_minutes": 30, "max_count": 100, "max_sum_usd": "40"},
+        ),
+        (
+            rules.structuring,
+            {"recent": [(ago(hours=80), Decimal("9000"), "x")] * 2, "amount_usd": Decimal("9500")},
+            {"window_hours": 96},
+            {"window_hours": 72},
+        ),
+        (
+            rules.structuring,
+            {"recent": [(ago(hours=5), Decimal("9000"), "x")] * 2, "amount_usd": Decimal("9500")},
+            {"band": "0.15", "min_count": 3},
+            {"band": "0.04", "min_count": 3},
+        ),
+        (
+            rules.structuring,
+            {"recent": [(ago(hours=5), Decimal("4500"), "x")] * 2, "amount_usd": Decimal("4600")},
+            {"threshold_usd": "5000"},
+            {"threshold_usd": "10000"},
+        ),
+        (
+            rules.new_counterparty_large,
+            {"pair_count": 0, "amount_usd": Decimal("2500")},
+            {"amount_usd": "2000"},
+            {"amount_usd": "3000"},
+        ),
+        (
+            rules.country_risk,
+            {"from_country": "BR", "to_country": "AE"},
+            {"corridors": [["BR", "AE"]]},
+            {"corridors": [["AE", "BR"]], "countries": ["IR"]},
+        ),
+        (
+            rules.amount_deviation,
+            {"pair_count": 3, "pair_avg_usd": Decimal("100"), "amount_usd": Decimal("450")},
+            {"multiplier": "4", "min_history": 3},
+            {"multiplier": "4", "min_history": 4},
+        ),
+        (
+            rules.dormant_reactivation,
+            {"last_payment_at": ago(days=100), "amount_usd": Decimal("600")},
+            {"dormant_days": 90, "amount_usd": "500"},
+            {"dormant_days": 90, "amount_usd": "700"},
+        ),
+        (
+            rules.dormant_reactivation,
+            {"last_payment_at": ago(days=100), "amount_usd": Decimal("600")},
+            {"dormant_days": 90},
+            {"dormant_days": 120},
+        ),
+        (
+            rules.amount_deviation,
+            {"pair_count": 3, "pair_avg_usd": Decimal("100"), "amount_usd": Decimal("450")},
+            {"multiplier": "4"},
+            {"multiplier": "5"},
+        ),
+        (
+            rules.rapid_in_out,
+            {"inbound": [(ago(hours=3), Decimal("5000"))], "amount_usd": Decimal("4500")},
+            {"ratio": "0.9", "min_amount_usd": "1000"},
+            {"ratio": "0.95", "min_amount_usd": "1000"},
+        ),
+        (
+            rules.rapid_in_out,
+            {"inbound": [(ago(hours=3), Decimal("5000"))], "amount_usd": Decimal("4500")},
+            {"min_amount_usd": "5000"},
+            {"min_amount_usd": "5001"},
+        ),
+    ],
+)
+def test_every_parameter_changes_the_outcome(evaluator, f, fires, quiet):
+    # given the same facts, when only the parameters differ, then one set fires and the other does not
+    assert evaluator(fires, facts(**f)) is not None
+    assert evaluator(quiet, facts(**f)) is None
+
+
+def test_rule_params_are_validated_against_their_kind():
+    from apps.compliance.rules import RuleParamsError, rule_params_validate
+
+    assert rule_params_validate("velocity", {"window_minutes": "30", "max_sum_usd": 100}) == {
+        "window_minutes": 30,
+        "max_sum_usd": "100",
+    }
+    assert rule_params_validate("country_risk", {"corridors": [["br", "ae"]]}) == {
+        "corridors": [["BR", "AE"]]
+    }
+    for kind, params, bad in [
+        ("rapid_in_out", {"window_hour": 48}, "window_hour"),  # misspelt: would silently default to 24
+        ("rapid_in_out", {"ratio": "1.5"}, "ratio"),
+        ("amount_threshold", {"amount_usd": 10000.5}, "amount_usd"),  # floats are not money
+        ("velocity", {"max_count": 0}, "max_count"),
+        ("structuring", {"window_hours": "2.5"}, "window_hours"),
+        ("country_risk", {"countries": ["Iran"]}, "countries"),
+        ("country_risk", {"corridors": [["BR"]]}, "corridors"),
+    ]:
+        with pytest.raises(RuleParamsError) as exc:
+            rule_params_validate(kind, params)
+        assert list(exc.value.errors) == [bad], (kind, params)
+
+
+def test_history_lookback_follows_the_rules_windows():
+    from types import SimpleNamespace
+
+    from apps.compliance.rules import history_lookback
+
+    rule = lambda kind, **params: SimpleNamespace(kind=kind, params=params)  # noqa: E731
+    outgoing, inbound = history_lookback(
+        [
+            rule("velocity", window_minutes=90),
+            rule("structuring", window_hours=240),
+            rule("rapid_in_out", window_hours=48),
+            rule("amount_threshold", amount_usd="1"),
+        ]
     )
-    assert fired and fired[1]["outbound_usd"] == "4000"
+    assert (outgoing, inbound) == (timedelta(hours=240), timedelta(hours=48))
+    assert history_lookback([rule("rapid_in_out")]) == (timedelta(hours=24), timedelta(hours=24))
+    assert history_lookback([rule("amount_threshold")]) == (timedelta(0), timedelta(0))
 
 
 def test_every_rule_kind_has_an_evaluator_and_a_default_rule():
@@ -181,7 +336,12 @@ def test_dormant_account_and_deviation_on_real_history(full_payer, payment_facto
 
 @pytest.mark.django_db
 def test_rapid_in_out_on_real_history(full_payer, payment_factory):
-    payment_factory(payee_ref="ana", payer_ref="someone", amount=Money("5000", "USD"), status="succeeded")
+    from apps.payments.models import OrchestrationPayment
+
+    received = payment_factory(
+        payee_ref="ana", payer_ref="someone", amount=Money("5000", "USD"), status="succeeded"
+    )
+    OrchestrationPayment.objects.filter(pk=received.pk).update(created_at=ago(hours=2))
     _history(payment_factory, 1, minutes_ago=30, amount=Money("3000", "USD"), payee_ref="carol")
     result = payment_compliance_decide(
         payment=payment_factory(payer_ref="ana", payee_ref="carol", amount=Money("1500", "USD"))
