@@ -10,14 +10,16 @@ import json
 from datetime import timedelta
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-from django.utils.timesince import timesince
+from django.utils.timesince import timesince, timeuntil
 
 from apps.compliance import services
 from apps.compliance.choices import OPEN_CASE_STATUSES
@@ -37,10 +39,47 @@ from apps.compliance.models import (
     ScreeningResult,
     TierLimit,
 )
+from apps.compliance.rules import RuleParamsError, rule_params_validate
+from apps.compliance.selectors import organization_ids_for, scoped
 from apps.core.exceptions import ApplicationError
+from apps.core.models import Organization
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class TenantAdmin(admin.ModelAdmin):
+    """Shows staff only the rows of organisations they are members of (superusers: all).
+
+    ``platform_rows``: rows without an organisation (platform defaults) are listed too, and only
+    superusers may change them; others pick one of their own organisations for new rows.
+    """
+
+    org_field: str | None = "organization"
+    platform_rows = False
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        if self.org_field is None:
+            return super().get_queryset(request)
+        return scoped(
+            super().get_queryset(request),
+            user=request.user,
+            field=self.org_field,
+            platform_rows=self.platform_rows,
+        )
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        ids = organization_ids_for(request.user)
+        if db_field.name == "organization" and ids is not None:
+            kwargs["queryset"] = Organization.objects.filter(pk__in=ids)
+            kwargs["required"] = True  # platform-wide rows are for superusers
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        platform_row = obj is not None and getattr(obj, "organization_id", None) is None
+        if self.platform_rows and platform_row and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+
+class ReadOnlyAdmin(TenantAdmin):
     """Rows written only by services: viewable, never added, edited or deleted here."""
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -149,6 +188,7 @@ class CaseEventInline(admin.TabularInline):
 
 
 CASE_ACTIONS = {
+    "assign": ("Assign to me", "assign_case", "note", False),
     "approve": ("Approve", "decide_case", "reason", False),
     "reject": ("Reject", "decide_case", "reason", True),
     "escalate": ("Escalate", "assign_case", "note", False),
@@ -176,19 +216,41 @@ class CaseAdmin(ReadOnlyAdmin):
         AgeFilter,
         ScoreFilter,
         "kind",
-        "assigned_to",
+        ("assigned_to", admin.RelatedOnlyFieldListFilter),
+        ("decided_by", admin.RelatedOnlyFieldListFilter),
         "escalated",
         "requires_four_eyes",
     )
     list_select_related = ("payment", "assigned_to")
-    search_fields = ("id", "payment__id", "payment__payer_ref", "payment__payee_ref", "payment__payee_name")
+    search_fields = (
+        "=id",
+        "=payment__id",
+        "payment__payer_ref",
+        "payment__payee_ref",
+        "payment__payee_name",
+        "party_ref",
+    )
     date_hierarchy = "created_at"
     ordering = ("-risk_score", "created_at")
     inlines = [CaseEventInline]
     actions = ["assign_to_me", "escalate_selected", "export_csv", "export_xlsx"]
     change_form_template = "admin/compliance/case/change_form.html"
     fieldsets = (
-        (None, {"fields": ("status", "kind", "risk_score", "amount_usd", "payment_link", "profile", "sla")}),
+        (
+            None,
+            {
+                "fields": (
+                    "status",
+                    "kind",
+                    "risk_score",
+                    "amount_usd",
+                    "payment_link",
+                    "profile",
+                    "party_ref",
+                    "sla",
+                )
+            },
+        ),
         ("Why it was flagged", {"fields": ("reasons_display", "sanctions_display")}),
         ("Context", {"fields": ("conversation_display", "history_display")}),
         (
@@ -207,27 +269,8 @@ class CaseAdmin(ReadOnlyAdmin):
             },
         ),
     )
-    readonly_fields = (
-        "status",
-        "kind",
-        "risk_score",
-        "amount_usd",
-        "payment_link",
-        "profile",
-        "sla",
-        "reasons_display",
-        "sanctions_display",
-        "conversation_display",
-        "history_display",
-        "requires_four_eyes",
-        "assigned_to",
-        "created_by",
-        "first_approver",
-        "first_approved_at",
-        "decided_by",
-        "decided_at",
-        "decision_reason",
-    )
+    # Every field is shown read-only: changes go through the actions.
+    readonly_fields = tuple(str(name) for _title, opts in fieldsets for name in opts["fields"])
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Only to let reviewers open the page; every field is read-only and changes go through actions.
@@ -241,19 +284,24 @@ class CaseAdmin(ReadOnlyAdmin):
     def payment_summary(self, obj: Case) -> str:
         p = obj.payment
         if p is None:
-            return "—"
+            return f"counterparty {obj.party_ref}" if obj.party_ref else "—"
         return f"{p.amount} via {p.selected_rail or '?'} → {mask_value(p.payee_name) or p.payee_ref}"
 
     @admin.display(description="4 eyes", boolean=True)
     def four_eyes(self, obj: Case) -> bool:
         return obj.requires_four_eyes
 
-    @admin.display(description="SLA age")
+    @admin.display(description="SLA age", ordering="sla_due_at")
     def sla(self, obj: Case) -> str:
-        age = timesince(obj.created_at)
-        if obj.status in OPEN_CASE_STATUSES and obj.sla_due_at and obj.sla_due_at < timezone.now():
-            return format_html("<b style='color:#ba2121'>{} (overdue)</b>", age)
-        return age
+        now = timezone.now()
+        age = timesince(obj.created_at, now)
+        if obj.status not in OPEN_CASE_STATUSES or obj.sla_due_at is None:
+            return age
+        if obj.sla_due_at <= now:
+            return format_html(
+                "<b style='color:#ba2121'>{} · overdue by {}</b>", age, timesince(obj.sla_due_at, now)
+            )
+        return format_html("{} · due in {}", age, timeuntil(obj.sla_due_at, now))
 
     @admin.display(description="payment")
     def payment_link(self, obj: Case) -> str:
@@ -338,17 +386,19 @@ class CaseAdmin(ReadOnlyAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
     def case_action_view(self, request: HttpRequest, object_id: Any, action: str) -> HttpResponse:
-        case = get_object_or_404(Case, pk=object_id)
+        case = get_object_or_404(self.get_queryset(request), pk=object_id)
         if action not in CASE_ACTIONS:
             return HttpResponseRedirect(reverse("admin:compliance_case_change", args=[case.pk]))
         label, _perm, field, required = CASE_ACTIONS[action]
-        error = ""
+        error, status = "", 200
         if request.method == "POST":
             text = request.POST.get("text", "").strip()
             try:
                 if required and not text:
                     raise ApplicationError("This field is required.", code="text_required")
-                if action == "approve":
+                if action == "assign":
+                    case = services.case_assign(case=case, actor=request.user, note=text, request=request)
+                elif action == "approve":
                     case = services.case_approve(case=case, actor=request.user, reason=text, request=request)
                 elif action == "reject":
                     case = services.case_reject(case=case, actor=request.user, reason=text, request=request)
@@ -360,6 +410,9 @@ class CaseAdmin(ReadOnlyAdmin):
                     )
             except ApplicationError as exc:
                 error = exc.message
+                # Refusals (permission, OTP, four eyes) are 403 and decided cases 409; a missing
+                # reason just shows the form again.
+                status = exc.status_code if exc.status_code in (403, 409) else 200
             else:
                 self.message_user(
                     request, f"{label}: case is now {case.get_status_display()}.", messages.SUCCESS
@@ -375,24 +428,15 @@ class CaseAdmin(ReadOnlyAdmin):
             "field": field,
             "error": error,
         }
-        status = (
-            403
-            if error
-            and (
-                "permission" in error
-                or "one-time" in error
-                or "reviewer" in error
-                or "cannot approve" in error
-            )
-            else 200
-        )
         return TemplateResponse(request, "admin/compliance/case/action.html", context, status=status)
 
     def sar_view(self, request: HttpRequest, object_id: Any) -> HttpResponse:
         from apps.compliance.reports import case_sar_draft
 
+        if not request.user.has_perm("compliance.export_reports"):
+            raise PermissionDenied("You need the compliance.export_reports permission.")
         case = get_object_or_404(
-            Case.objects.select_related("organization", "payment", "profile"), pk=object_id
+            self.get_queryset(request).select_related("organization", "payment", "profile"), pk=object_id
         )
         services.audit_record(action="case.sar_drafted", actor=request.user, target=case, request=request)
         response = HttpResponse(case_sar_draft(case=case), content_type="text/plain; charset=utf-8")
@@ -469,7 +513,7 @@ class KycDocumentInline(admin.TabularInline):
 
 
 @admin.register(KycProfile)
-class KycProfileAdmin(admin.ModelAdmin):
+class KycProfileAdmin(TenantAdmin):
     list_display = (
         "party_ref",
         "organization",
@@ -518,9 +562,11 @@ class KycProfileAdmin(admin.ModelAdmin):
 
 
 @admin.register(TierLimit)
-class TierLimitAdmin(admin.ModelAdmin):
+class TierLimitAdmin(TenantAdmin):
+    platform_rows = True
     list_display = ("tier", "organization", "rail", "currency", "per_transaction", "daily", "monthly")
     list_filter = ("tier", "rail", "currency")
+    list_select_related = ("organization",)
     raw_id_fields = ("organization",)
 
     def save_model(self, request: HttpRequest, obj: TierLimit, form: Any, change: bool) -> None:
@@ -532,12 +578,14 @@ class TierLimitAdmin(admin.ModelAdmin):
 
 @admin.register(SanctionsList)
 class SanctionsListAdmin(ReadOnlyAdmin):
+    org_field = None  # public lists
     list_display = ("source", "format", "entity_count", "published_at", "is_active", "imported_at")
     list_filter = ("source", "is_active")
 
 
 @admin.register(SanctionsEntity)
 class SanctionsEntityAdmin(ReadOnlyAdmin):
+    org_field = None
     list_display = ("name", "entity_type", "external_id", "sanctions_list")
     list_filter = ("sanctions_list__source", "entity_type")
     list_select_related = ("sanctions_list",)
@@ -546,9 +594,10 @@ class SanctionsEntityAdmin(ReadOnlyAdmin):
 
 @admin.register(ScreeningResult)
 class ScreeningResultAdmin(ReadOnlyAdmin):
-    list_display = ("profile", "outcome", "created_at")
+    list_display = ("party_ref", "organization", "outcome", "lists_version", "created_at")
     list_filter = ("outcome",)
-    list_select_related = ("profile",)
+    list_select_related = ("organization",)
+    search_fields = ("=party_ref",)
 
 
 # --- rules and decisions --------------------------------------------------------------------------------
@@ -565,8 +614,28 @@ class RiskRuleVersionInline(admin.TabularInline):
         return False
 
 
+class RiskRuleForm(forms.ModelForm):
+    """Checks ``params`` against the rule kind (``rules.PARAMS``) before the service saves a version."""
+
+    class Meta:
+        model = RiskRule
+        fields = ("organization", "code", "name", "kind", "params", "score", "action", "mode")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        kind, params = data.get("kind"), data.get("params")
+        if kind and params is not None:
+            try:
+                data["params"] = rule_params_validate(kind, params)
+            except RuleParamsError as exc:
+                self.add_error("params", [f"{k}: {v}" for k, v in exc.errors.items()])
+        return data
+
+
 @admin.register(RiskRule)
-class RiskRuleAdmin(admin.ModelAdmin):
+class RiskRuleAdmin(TenantAdmin):
+    form = RiskRuleForm
+    platform_rows = True
     list_display = (
         "code",
         "name",
@@ -579,6 +648,7 @@ class RiskRuleAdmin(admin.ModelAdmin):
         "updated_at",
     )
     list_filter = ("mode", "kind", "action")
+    list_select_related = ("organization",)
     search_fields = ("code", "name")
     raw_id_fields = ("organization",)
     readonly_fields = ("version",)
@@ -598,7 +668,7 @@ class PaymentDecisionAdmin(ReadOnlyAdmin):
     list_select_related = ("payment", "organization")
     search_fields = ("payment__id",)
     date_hierarchy = "created_at"
-    readonly_fields = ("reasons_display", "shadow_display", "rule_versions", "sanctions_hits")
+    readonly_fields = ("reasons_display", "shadow_display", "rule_versions", "sanctions_hits", "fx")
     fields = (
         "organization",
         "payment",
@@ -610,6 +680,7 @@ class PaymentDecisionAdmin(ReadOnlyAdmin):
         "shadow_display",
         "rule_versions",
         "sanctions_hits",
+        "fx",
     )
 
     @admin.display(description="reasons")
@@ -624,6 +695,7 @@ class PaymentDecisionAdmin(ReadOnlyAdmin):
 @admin.register(DailySummary)
 class DailySummaryAdmin(ReadOnlyAdmin):
     list_display = ("day", "organization", "created_at")
+    list_select_related = ("organization",)
     date_hierarchy = "day"
 
 
