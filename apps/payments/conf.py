@@ -23,6 +23,16 @@ def fx_ecb_url() -> str:
     )
 
 
+def fx_supplementary_file() -> str:
+    """A JSON file of rates the ECB does not publish (e.g. ARS, COP); "" = none."""
+    return str(_get("PAYMENTS_FX_SUPPLEMENTARY_FILE", env.str, "") or "")
+
+
+def fx_supplementary_max_age_hours() -> float:
+    """Supplementary rates older than this are ignored (their currencies become unsupported)."""
+    return float(_get("PAYMENTS_FX_SUPPLEMENTARY_MAX_AGE_HOURS", env.float, 48.0))
+
+
 def fx_lock_ttl_seconds() -> int:
     """How long a quoted FX rate stays locked for the payment that uses it."""
     return int(_get("PAYMENTS_FX_LOCK_TTL_SECONDS", env.int, 900))

@@ -1,5 +1,6 @@
 """Rates, conversion and rate locks. Rates come from the newest stored ECB snapshot
-(refreshed by a task) or else the file shipped in the repo."""
+(refreshed by a task) or else the file shipped in the repo, plus the operator's
+supplementary rates for currencies the ECB does not publish (``fx/supplementary.py``)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from apps.core.exceptions import Unprocessable
 from apps.payments import conf
 from apps.payments.fx.base import FxProvider, FxUnavailable, RateTable
 from apps.payments.fx.ecb import EcbFileProvider, ecb_xml_parse
+from apps.payments.fx.supplementary import supplementary_apply
 
 logger = structlog.get_logger(__name__)
 
@@ -61,7 +63,15 @@ def fx_table() -> RateTable:
     global _cached
     now = time.monotonic()
     if _cached is None or now - _cached[0] > _TABLE_TTL:
-        _cached = (now, _provider.table())
+        _cached = (
+            now,
+            supplementary_apply(
+                _provider.table(),
+                path=conf.fx_supplementary_file(),
+                max_age_hours=conf.fx_supplementary_max_age_hours(),
+                now=timezone.now(),
+            ),
+        )
     return _cached[1]
 
 

@@ -275,7 +275,9 @@ RAILS: list[dict[str, Any]] = [
         display_name="USDC",
         description="USD stablecoin transfer with local off-ramp",
         currencies=["USD", "USDC"],
-        payee_currencies=["USD", "USDC", "BRL", "MXN", "EUR", "ARS", "COP"],
+        # ARS and COP off-ramps need a rate the ECB does not publish: add them here (in the
+        # admin) only with PAYMENTS_FX_SUPPLEMENTARY_FILE keeping their rates fresh
+        payee_currencies=["USD", "USDC", "BRL", "MXN", "EUR"],
         cross_currency=True,
         min_amount=D("1"),
         max_amount=D("1000000"),
