@@ -141,6 +141,19 @@ def test_fast_inference_matches_sklearn() -> None:
     assert np.allclose(one_by_one, batch, atol=1e-9)
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["  a  b ", "x", "", "héllo   WORLD\tok\n", "a" * 50, "r$ 50 pro @joão 😀", "ÇA VA? sí, 1.234,56"],
+)
+def test_fast_char_ngrams_equal_sklearns(text: str) -> None:
+    # given the model's char_wb vectorizer
+    model = classifier.model_get()
+    assert model is not None
+    char = dict(model.vectorizer.transformer_list)["char"]
+    # then the fast analyzer yields the very n-grams scikit-learn does, in order
+    assert classifier._fast_analyzer(char)(text) == char.build_analyzer()(text)
+
+
 def test_model_file_version_check(tmp_path: Path) -> None:
     import joblib
 

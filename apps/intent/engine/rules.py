@@ -100,13 +100,13 @@ class _LanguageRules:
         self.nlp = spacy.blank(lang if lang in ("en", "pt", "es") else "xx")
         self.matcher = Matcher(self.nlp.vocab)
         lex = {k: [w.casefold() for w in v] for k, v in _LEX.items()}
-        gap = {"OP": "?"}
+        # Up to three tokens of anything between two cue words ("cancel the last payment").
+        gap = {"OP": "{,3}"}
         self.matcher.add("REFUND", [[{"LOWER": {"IN": lex["REFUND"]}}]])
         self.matcher.add(
             "CANCEL",
             [
-                [{"LOWER": {"IN": lex["CANCEL"]}}, *([gap] * n), {"LOWER": {"IN": lex["PAYOBJ"]}}]
-                for n in range(4)
+                [{"LOWER": {"IN": lex["CANCEL"]}}, gap, {"LOWER": {"IN": lex["PAYOBJ"]}}],
             ],
         )
         # "stop paying Ana every month" / "para de pagar o João" / "deja de pagarle a Diego"
@@ -128,14 +128,7 @@ class _LanguageRules:
         # "pay the invoice from Ana" / "paga o boleto": paying a bill, not asking for one.
         self.matcher.add(
             "PAYINVOICE",
-            [
-                [
-                    {"LOWER": {"IN": lex["PAYBILL"]}},
-                    *([gap] * n),
-                    {"LOWER": {"IN": lex["INVOICE"]}},
-                ]
-                for n in range(4)
-            ],
+            [[{"LOWER": {"IN": lex["PAYBILL"]}}, gap, {"LOWER": {"IN": lex["INVOICE"]}}]],
         )
         self.matcher.add(
             "BALANCE",
@@ -157,8 +150,7 @@ class _LanguageRules:
         self.matcher.add(
             "ASKPAID",
             [
-                [{"LOWER": {"IN": lex["ASKAUX"]}}, *([gap] * n), {"LOWER": {"IN": lex["ASKPAID"]}}]
-                for n in range(4)
+                [{"LOWER": {"IN": lex["ASKAUX"]}}, gap, {"LOWER": {"IN": lex["ASKPAID"]}}],
             ],
         )
         self.matcher.add(

@@ -221,6 +221,8 @@ def normalise(text: str) -> str:
 
 
 def strip_accents(text: str) -> str:
+    if text.isascii():  # most chat: nothing to strip
+        return text
     return "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
 
 
