@@ -78,6 +78,21 @@ class AmountRangeFilter(admin.SimpleListFilter):
         return queryset
 
 
+def _act_on_each(
+    model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Any], done_text: str, fn: Any
+) -> None:
+    """Run one service per selected row; a domain error is a warning for that row, not a crash."""
+    done = 0
+    for obj in queryset:
+        try:
+            fn(obj)
+            done += 1
+        except ApplicationError as exc:
+            model_admin.message_user(request, f"{obj.pk}: {exc.message}", messages.WARNING)
+    if done:
+        model_admin.message_user(request, done_text.format(done), messages.SUCCESS)
+
+
 def _pretty(value: Any) -> str:
     return format_html(
         "<pre style='white-space:pre-wrap'>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False)
@@ -197,15 +212,7 @@ class OrchestrationPaymentAdmin(admin.ModelAdmin):
         return _pretty(obj.metadata)
 
     def _each(self, request: HttpRequest, queryset: QuerySet[Any], label: str, fn: Any) -> None:
-        done = 0
-        for payment in queryset:
-            try:
-                fn(payment)
-                done += 1
-            except ApplicationError as exc:
-                self.message_user(request, f"{payment.pk}: {exc.message}", messages.WARNING)
-        if done:
-            self.message_user(request, f"{label}: {done} payment(s).", messages.SUCCESS)
+        _act_on_each(self, request, queryset, f"{label}: {{}} payment(s).", fn)
 
     @admin.action(description="Retry failed payments on the best rail now", permissions=["change"])
     def retry_selected(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
@@ -317,9 +324,22 @@ class RailWebhookEventAdmin(ReadOnlyAdmin):
 
 @admin.register(OutboxMessage)
 class OutboxMessageAdmin(ReadOnlyAdmin):
-    list_display = ("id", "kind", "payment", "status", "tries", "available_at", "last_error")
+    list_display = ("id", "kind", "payment", "status", "tries", "available_at", "done_at", "last_error")
     list_filter = ("status", "kind")
+    list_select_related = ("payment",)
     raw_id_fields = ("payment", "attempt")
+    search_fields = ("=payment__id",)
+    actions = ["retry_dead"]
+
+    @admin.action(description="Retry dead messages", permissions=["change"])
+    def retry_dead(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        _act_on_each(
+            self,
+            request,
+            queryset,
+            "Retried {} message(s).",
+            lambda m: services.outbox_message_retry(message_id=m.pk, actor=request.user),
+        )
 
 
 @admin.register(IdempotencyRecord)

@@ -23,3 +23,9 @@ class Rail(models.TextChoices):
     SEPA = "sepa", "SEPA Credit Transfer"
     SEPA_INSTANT = "sepa_instant", "SEPA Instant"
     USDC = "usdc", "USDC"
+
+
+class OutboxStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DONE = "done", "Done"
+    DEAD = "dead", "Dead (gave up; retry from the admin)"

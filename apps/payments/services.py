@@ -26,7 +26,7 @@ from django.utils import timezone
 from apps.core.events import conversation_group, event_publish, org_group
 from apps.core.exceptions import Conflict, NotFound
 from apps.payments import conf
-from apps.payments.choices import PaymentStatus
+from apps.payments.choices import OutboxStatus, PaymentStatus
 from apps.payments.circuit import circuit_record
 from apps.payments.fx.services import FxLock, fx_lock_for_request, fx_lock_get, fx_rate_lock
 from apps.payments.models import (
@@ -721,6 +721,56 @@ def payment_retry(
     return payment
 
 
+class OutboxNotRetryable(Conflict):
+    code = "outbox_not_retryable"
+    message = "This outbox message cannot be retried."
+
+
+@transaction.atomic
+def outbox_message_retry(*, message_id: int, actor: Any) -> str:
+    """Staff retry of a ``dead`` outbox row (the bounded tries ran out).
+
+    A dead initiation already failed its attempt and the payment fell back or failed;
+    if it failed, the payment is retried on the best rail now (``payment_retry``, a new
+    attempt and outbox row). Any other dead row is put back in the queue as it is, so
+    the provider sees the same idempotency key again.
+    """
+    message = OutboxMessage.objects.select_for_update(of=("self",)).filter(pk=message_id).first()
+    if message is None:
+        raise NotFound("Outbox message not found.", code="outbox_message_not_found")
+    if message.status != OutboxStatus.DEAD:
+        raise OutboxNotRetryable("Only dead messages can be retried.", extra={"status": message.status})
+    before = {
+        "message": message.pk,
+        "status": message.status,
+        "tries": message.tries,
+        "error": message.last_error,
+    }
+    if message.kind == "initiate":
+        payment = _locked(message.payment_id)
+        if payment.status != PaymentStatus.FAILED:
+            raise OutboxNotRetryable(
+                f"The payment has moved on ({payment.status}); there is nothing to retry.",
+                extra={"payment_status": payment.status},
+            )
+        message.status, message.last_error = OutboxStatus.DONE, f"retried: {message.last_error}"[:500]
+        message.save(update_fields=["status", "last_error"])
+        payment_retry(payment=payment, actor=actor, reason=f"retry of dead outbox message {message.pk}")
+        return "payment_retried"
+    message.status, message.tries, message.available_at = OutboxStatus.PENDING, 0, timezone.now()
+    message.done_at = None
+    message.save(update_fields=["status", "tries", "available_at", "done_at"])
+    _outbox_kick(message.pk)
+    _audit(
+        "payments.outbox_message_retried",
+        actor=actor,
+        payment=message.payment,
+        before=before,
+        after={"message": message.pk, "status": message.status},
+    )
+    return "requeued"
+
+
 # --- outbox: exactly-once initiation --------------------------------------------------
 
 
@@ -739,6 +789,41 @@ def _failpoint(name: str, payment_id: Any) -> None:
         cache.delete(key)
         logger.warning("failpoint_crash", failpoint=name, payment_id=str(payment_id))
         os._exit(17)
+
+
+def _error_text(exc: Exception) -> str:
+    return (str(exc) or exc.__class__.__name__)[:500]
+
+
+def _outbox_try_failed(message: OutboxMessage, exc: Exception) -> bool:
+    """Record a failed try of ``message``. ``True``: it will be tried again after a backoff.
+
+    Transient rail errors and unexpected errors are retried up to
+    ``PAYMENTS_MAX_TRANSIENT_RETRIES`` times, then the row is ``dead`` (bounded
+    attempts, retryable from the admin); any other rail error is a final answer (``done``).
+    """
+    retryable = isinstance(exc, RailTransientError) or not isinstance(exc, RailError)
+    now = timezone.now()
+    message.last_error = _error_text(exc)
+    if retryable and message.tries <= conf.max_transient_retries():
+        delay = _backoff_seconds(message.tries)
+        message.available_at = now + timedelta(seconds=delay)
+        message.save(update_fields=["tries", "available_at", "last_error"])
+        _outbox_kick(message.pk, delay=delay)
+        return True
+    message.status = OutboxStatus.DEAD if retryable else OutboxStatus.DONE
+    message.done_at = now
+    message.save(update_fields=["tries", "status", "done_at", "last_error"])
+    if message.status == OutboxStatus.DEAD:
+        logger.error(
+            "outbox_message_dead",
+            message_id=message.pk,
+            kind=message.kind,
+            payment_id=str(message.payment_id),
+            tries=message.tries,
+            error=message.last_error,
+        )
+    return False
 
 
 @transaction.atomic
@@ -767,22 +852,23 @@ def outbox_message_process(*, message_id: int) -> str:
     repriced = _fx_lock_before_initiation(payment)
     started = time.perf_counter()
     try:
-        result = rail_adapter(attempt.rail).initiate(payment=payment, attempt=attempt)
-    except RailError as exc:
-        circuit_record(attempt.rail, ok=False)
-        if isinstance(exc, RailTransientError) and message.tries <= conf.max_transient_retries():
-            delay = _backoff_seconds(message.tries)
-            message.available_at = timezone.now() + timedelta(seconds=delay)
-            message.last_error = str(exc)[:500]
-            message.save(update_fields=["tries", "available_at", "last_error"])
-            _outbox_kick(message.pk, delay=delay)
+        with transaction.atomic():  # a savepoint: a failed call leaves nothing of its own behind
+            result = rail_adapter(attempt.rail).initiate(payment=payment, attempt=attempt)
+    except Exception as exc:
+        if isinstance(exc, RailError):
+            circuit_record(attempt.rail, ok=False)
+        else:
+            logger.exception("outbox_initiate_error", message_id=message.pk, payment_id=str(payment.pk))
+        if _outbox_try_failed(message, exc):
             return "retry_scheduled"
-        message.status, message.done_at, message.last_error = "done", timezone.now(), str(exc)[:500]
-        message.save(update_fields=["tries", "status", "done_at", "last_error"])
-        attempt.status, attempt.error, attempt.finished_at = "failed", str(exc)[:500], timezone.now()
+        error = _error_text(exc)
+        attempt.status, attempt.error, attempt.finished_at = "failed", error, timezone.now()
         attempt.save(update_fields=["status", "error", "finished_at"])
-        payment_fallback(payment=payment, actor="system", reason=f"{attempt.rail}: {exc}", manual=False)
-        return "fallback"
+        reason = f"{attempt.rail}: {error}"
+        if message.status == OutboxStatus.DEAD:
+            reason += f" (gave up after {message.tries} tries)"
+        payment_fallback(payment=payment, actor="system", reason=reason, manual=False)
+        return "dead" if message.status == OutboxStatus.DEAD else "fallback"
     _failpoint("after_initiate", payment.pk)
     now = timezone.now()
     attempt.status, attempt.external_id, attempt.initiated_at = "initiated", result.external_id, now

@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
+from unittest import mock
 
 import pytest
 
@@ -104,3 +105,20 @@ def published(monkeypatch, compliance):
     )
     monkeypatch.setattr(services, "_notify_conversation", lambda payment_id, event: None)
     return sent
+
+
+def dead_and_failed(organization: Any, user: Any, settings: Any) -> tuple[Any, Any]:
+    """A payment whose only allowed attempt died in the outbox, so it failed."""
+    from apps.payments.models import OutboxMessage
+    from apps.payments.rails.base import RailTransientError
+    from apps.payments.rails.pix.adapter import PixAdapter
+
+    settings.PAYMENTS_MAX_TRANSIENT_RETRIES = 0
+    settings.PAYMENTS_MAX_RAIL_ATTEMPTS = 1
+    payment = services.payment_orchestrate(organization=organization, actor=user, request=make_request())
+    message = OutboxMessage.objects.get(payment=payment)
+    with mock.patch.object(PixAdapter, "initiate", side_effect=RailTransientError("timeout")):
+        assert services.outbox_message_process(message_id=message.pk) == "dead"
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.FAILED
+    return payment, message

@@ -77,3 +77,24 @@ def test_rail_and_fee_admin_pages(rails, staff):
 
     pix = RailDefinition.objects.get(name="pix")
     assert staff.get(f"/admin/payments/raildefinition/{pix.pk}/change/").status_code == 200
+
+
+def test_dead_outbox_rows_are_listed_and_retried_from_the_admin(rails, staff, organization, user, settings):
+    from apps.payments.models import OutboxMessage
+    from tests.payments.conftest import dead_and_failed
+
+    # given an initiation that died in the outbox and left its payment failed
+    payment, message = dead_and_failed(organization, user, settings)
+    url = "/admin/payments/outboxmessage/"
+    # then staff find it by status
+    listed = staff.get(url, {"status__exact": "dead"})
+    assert listed.status_code == 200 and [m.pk for m in listed.context["cl"].result_list] == [message.pk]
+    # when they retry it
+    resp = staff.post(url, {"action": "retry_dead", "_selected_action": [str(message.pk)]}, follow=True)
+    # then the service retried the payment, and a second click explains why nothing happens
+    assert "Retried 1 message(s)." in resp.content.decode()
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.APPROVED
+    assert OutboxMessage.objects.filter(payment=payment, status="pending").count() == 1
+    again = staff.post(url, {"action": "retry_dead", "_selected_action": [str(message.pk)]}, follow=True)
+    assert "Only dead messages can be retried." in again.content.decode()
