@@ -1119,9 +1119,9 @@ def _outcome(hits: list[ScreeningHit]) -> str:
 
 
 def counterparties_rescreen(*, organization: Any = None) -> dict[str, int]:
-    """Screen existing counterparties again after a list changed: every KYC profile with a name, and
-    every payee paid in the last ``COMPLIANCE_RESCREEN_PAYEE_DAYS`` that has no named profile. A hit
-    opens a re-screening case (once per party while one is open)."""
+    """Screen existing counterparties again after a list changed: every KYC profile's legal name, and
+    every payee name used in payments of the last ``COMPLIANCE_RESCREEN_PAYEE_DAYS`` (as the decision
+    screens both). A hit opens a re-screening case (once per party while one is open)."""
     from apps.compliance.models import ScreeningResult
     from apps.payments.models import OrchestrationPayment
 
@@ -1130,9 +1130,9 @@ def counterparties_rescreen(*, organization: Any = None) -> dict[str, int]:
     profiles = KycProfile.objects.exclude(legal_name="")
     if organization is not None:
         profiles = profiles.filter(organization=organization)
-    named: set[tuple[Any, str]] = set()
+    seen: set[tuple[Any, str, str]] = set()
     for profile in profiles.iterator(chunk_size=500):
-        named.add((profile.organization_id, profile.party_ref))
+        seen.add((profile.organization_id, profile.party_ref, profile.legal_name))
         hits = screen_name(
             profile.legal_name,
             date_of_birth=profile.date_of_birth.isoformat() if profile.date_of_birth else None,
@@ -1170,11 +1170,10 @@ def counterparties_rescreen(*, organization: Any = None) -> dict[str, int]:
     )
     if organization is not None:
         payees = payees.filter(organization=organization)
-    seen: set[tuple[Any, str, str]] = set()
     for org_id, ref, name in payees.values_list("organization_id", "payee_ref", "payee_name").iterator(
         chunk_size=2000
     ):
-        if (org_id, ref) in named or (org_id, ref, name) in seen:
+        if (org_id, ref, name) in seen:
             continue
         seen.add((org_id, ref, name))
         hits = screen_name(name)

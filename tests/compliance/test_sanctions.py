@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from apps.compliance.models import Case, SanctionsEntity, SanctionsList
 from apps.compliance.screening import importers
@@ -14,6 +16,7 @@ from apps.compliance.screening.normalize import name_tokens, normalize_name
 from apps.compliance.services import (
     SanctionsImportError,
     payment_compliance_decide,
+    sanctions_fetch,
     sanctions_import,
     screen_name,
 )
@@ -39,6 +42,7 @@ def test_ofac_legacy_csv_is_parsed_with_aliases_addresses_and_remarks():
     assert rashidi.nationalities == ["IQ"]
     assert "0x7F367cC41522cE07553e823bf3be79A889DEbe1B" in rashidi.crypto_addresses
     assert "1AjZPMsnmpdK2Rv9KQNfMurTXinscVro9V" in rashidi.crypto_addresses
+    assert by_id["10004"].dates_of_birth == ["1968-11-02", "1966", "1967"]  # "alt. DOB 1966 to 1967"
     assert by_id["10001"].entity_type == "entity"  # "-0-" type
     assert by_id["10001"].countries == ["CU"]
     assert by_id["10005"].entity_type == "vessel"
@@ -54,6 +58,7 @@ def test_ofac_xml_is_parsed():
     assert by_id["10002"].dates_of_birth[0] == "1971-03-14"
     assert by_id["10002"].nationalities == ["IQ"]
     assert by_id["10006"].crypto_addresses == ["TQn9Y2khEsLJW1ChVWFMSMeRDow5KcbLSE"]
+    assert by_id["10006"].dates_of_birth == ["1980", "1979"]  # "circa 1979"
     assert by_id["10005"].entity_type == "vessel"
 
 
@@ -65,7 +70,9 @@ def test_eu_xml_is_parsed_with_original_script_alias():
     assert "Дмитрий Сергеевич Иванов" in ivanov.aliases
     assert ivanov.nationalities == ["RU"] and ivanov.dates_of_birth == ["1968-11-02"]
     assert by_id["EU.9002.22"].entity_type == "enterprise"
-    assert by_id["EU.9003.33"].dates_of_birth == ["1961"]
+    # the second birth date is circa, with the "00" (not stated) country; the "00" citizenship is dropped
+    assert by_id["EU.9003.33"].dates_of_birth == ["1961", "1962"]
+    assert by_id["EU.9003.33"].nationalities == ["SY"]
 
 
 def test_un_xml_is_parsed():
@@ -74,7 +81,7 @@ def test_un_xml_is_parsed():
     assert by_id["KPi.901"].name == "PAK CHOL SU"
     assert "Pak Chol-su" in by_id["KPi.901"].aliases
     assert by_id["KPi.901"].nationalities == ["KP"]
-    assert by_id["QDi.902"].dates_of_birth == ["1979"]
+    assert by_id["QDi.902"].dates_of_birth == ["1979", "1977", "1978"]  # APPROXIMATELY + BETWEEN
     assert by_id["KPe.903"].entity_type == "entity"
     assert parsed.published_at.startswith("2026-11-20")
 
@@ -132,8 +139,30 @@ def test_empty_list_is_refused_and_current_list_kept():
 
 @pytest.mark.django_db
 def test_import_from_url_with_a_local_server(httpserver_url):
-    lst, changed = sanctions_import(fmt="un-xml", origin=httpserver_url + "un/consolidated.xml")
+    lst, changed = sanctions_import(fmt="un-xml", origin=httpserver_url() + "un/consolidated.xml")
     assert changed and lst.entity_count == 3
+
+
+@pytest.fixture
+def ofac_upper_case(tmp_path):
+    """The legacy files as OFAC's list service names them: SDN.CSV, ALT.CSV, ADD.CSV."""
+    for name in ("sdn.csv", "alt.csv", "add.csv"):
+        (tmp_path / name.upper()).write_bytes((DATA / "ofac" / name).read_bytes())
+    return tmp_path
+
+
+@pytest.mark.django_db
+def test_ofac_csv_with_upper_case_names_from_a_folder_and_a_url(ofac_upper_case, httpserver_url):
+    # from the folder, aliases and addresses come from ALT.CSV and ADD.CSV
+    lst, _ = sanctions_import(fmt="ofac-csv", origin=str(ofac_upper_case / "SDN.CSV"))
+    rashidi = SanctionsEntity.objects.get(sanctions_list=lst, external_id="10002")
+    assert "AL-RASHEEDI, Tarik" in rashidi.aliases and rashidi.countries == ["IQ"]
+    # from a URL naming SDN.CSV, the other two are fetched as ALT.CSV and ADD.CSV
+    served = httpserver_url(ofac_upper_case)
+    files = sanctions_fetch(fmt="ofac-csv", origin=served + "SDN.CSV")
+    assert [len(f) for f in files] == [
+        len((DATA / "ofac" / n).read_bytes()) for n in ("sdn.csv", "alt.csv", "add.csv")
+    ]
 
 
 @pytest.fixture
@@ -142,14 +171,20 @@ def httpserver_url():
     import http.server
     import threading
 
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(DATA))
-    handler.log_message = lambda *a, **k: None  # type: ignore[attr-defined]
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
+    servers = []
+
+    def serve(directory=DATA):
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
+        handler.log_message = lambda *a, **k: None  # type: ignore[attr-defined]
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/"
+
+    yield serve
+    for server in servers:
+        server.shutdown()
+        server.server_close()
 
 
 # --- normalisation and matching ---------------------------------------------------------------
@@ -271,3 +306,100 @@ def test_list_change_rescreens_existing_counterparties(organization, django_capt
     assert profile.screening_status == "strong"
     case = Case.objects.get(profile=profile, kind="rescreen")
     assert case.sanctions_hits[0]["external_id"] == "KPi.901"
+
+
+def test_a_listed_birth_year_range_counts_as_a_match(loaded):
+    # given IVANOV (10004) listed with DOB 02 Nov 1968 and "alt. DOB 1966 to 1967"
+    in_range = screen_name("Dmitri Sergeyevich Ivanov", date_of_birth="1967-05-01")
+    outside = screen_name("Dmitri Sergeyevich Ivanov", date_of_birth="1990-05-01")
+    ofac = [h for h in in_range if h.external_id == "10004"]
+    assert ofac and ofac[0].details["dob"] == "match"
+    assert all(h.details.get("dob") == "mismatch" for h in outside if h.external_id == "10004")
+
+
+# --- re-screening of counterparties known only from payments ----------------------------------------
+
+
+UN_XML = (DATA / "un" / "consolidated.xml").read_bytes()
+
+
+def _import_un(content: bytes, capture) -> None:
+    with capture(execute=True):
+        sanctions_import(fmt="un-xml", origin="test", files=[content])
+
+
+@pytest.mark.django_db
+def test_payee_without_profile_is_rescreened_when_a_list_changes(
+    organization, payment_factory, django_capture_on_commit_callbacks
+):
+    from apps.compliance.models import ScreeningResult
+
+    # given a payee we paid last month, known only by name in the payment
+    payment_factory(payee_ref="pak", payee_name="Pak Chol-su", status="succeeded")
+    payment_factory(payee_ref="maria", payee_name="Maria Silva", status="succeeded")
+    # when the UN list naming him is imported
+    _import_un(UN_XML, django_capture_on_commit_callbacks)
+    # then a re-screening case names the payee, with his payment history
+    case = Case.objects.get(kind="rescreen", party_ref="pak")
+    assert case.profile is None and case.payment is None and case.organization_id == organization.pk
+    assert case.sanctions_hits[0]["external_id"] == "KPi.901"
+    assert case.counterparty_history["payments"] == 1
+    result = ScreeningResult.objects.get(party_ref="pak")
+    active = SanctionsList.objects.get(is_active=True, source="un")
+    assert result.outcome == "strong" and result.lists_version == f"un:{active.pk}"
+    assert not ScreeningResult.objects.filter(party_ref="maria").exists()  # clear payees leave no row
+
+
+@pytest.mark.django_db
+def test_a_decided_rescreen_case_is_not_raised_again_for_the_same_entries(
+    organization, payment_factory, django_capture_on_commit_callbacks
+):
+    payment_factory(payee_ref="pak", payee_name="Pak Chol-su", status="succeeded")
+    _import_un(UN_XML, django_capture_on_commit_callbacks)
+    # given the reviewer decided the case (e.g. a confirmed false positive)
+    Case.objects.filter(party_ref="pak").update(status="approved", decided_at=timezone.now())
+    # when the list changes again without new entries for him
+    _import_un(UN_XML.replace(b"Financier.", b"Financier of a network."), django_capture_on_commit_callbacks)
+    # then no new case
+    assert Case.objects.filter(party_ref="pak").count() == 1
+    # and while a case is open, a further change adds none either
+    Case.objects.filter(party_ref="pak").update(status="open", decided_at=None)
+    _import_un(UN_XML.replace(b"Financier.", b"Financier, again."), django_capture_on_commit_callbacks)
+    assert Case.objects.filter(party_ref="pak").count() == 1
+
+
+@pytest.mark.django_db
+def test_payees_paid_long_ago_are_not_rescreened(
+    organization, payment_factory, settings, django_capture_on_commit_callbacks
+):
+    from apps.payments.models import OrchestrationPayment
+
+    settings.COMPLIANCE_RESCREEN_PAYEE_DAYS = 30
+    old = payment_factory(payee_ref="pak", payee_name="Pak Chol-su", status="succeeded")
+    OrchestrationPayment.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=40))
+    _import_un(UN_XML, django_capture_on_commit_callbacks)
+    assert not Case.objects.filter(party_ref="pak").exists()
+
+
+@pytest.mark.django_db
+def test_payment_names_of_a_profiled_party_are_rescreened_too(
+    organization, payment_factory, django_capture_on_commit_callbacks
+):
+    from apps.compliance.models import ScreeningResult
+
+    # given a profile with a clear legal name, paid under a name that the new list carries
+    profile = KycProfileFactory(organization=organization, party_ref="bob", legal_name="Robert Brown")
+    payment_factory(payee_ref="bob", payee_name="Pak Chol Su", status="succeeded")
+    payment_factory(payee_ref="bob", payee_name="Pak Chol Su", status="succeeded")
+    # when
+    _import_un(UN_XML, django_capture_on_commit_callbacks)
+    # then the profile itself is clear, but the name used in payments opens one case for the party
+    profile.refresh_from_db()
+    assert profile.screening_status == "clear"
+    assert list(
+        ScreeningResult.objects.filter(party_ref="bob").values_list("outcome", flat=True).order_by("id")
+    ) == [
+        "clear",
+        "strong",
+    ]
+    assert Case.objects.get(party_ref="bob").sanctions_hits[0]["external_id"] == "KPi.901"

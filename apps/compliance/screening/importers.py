@@ -78,6 +78,22 @@ def country_code(value: str) -> str:
     return _COUNTRIES.get(text.casefold(), text)
 
 
+def _iso2(value: str | None) -> str:
+    """An ISO alpha-2 attribute; the EU list writes ``00`` for "not stated", which is no country."""
+    code = (value or "").strip().upper()
+    return code if len(code) == 2 and code.isalpha() else ""
+
+
+MAX_DOB_RANGE_YEARS = 15
+
+
+def _year_range(start: str, end: str) -> list[str]:
+    first, last = int(start), int(end)
+    if first > last or last - first > MAX_DOB_RANGE_YEARS:
+        return [start, end]
+    return [str(y) for y in range(first, last + 1)]
+
+
 @dataclass
 class ParsedEntity:
     external_id: str
@@ -160,7 +176,9 @@ def _descendants(node: Any, name: str) -> list[Any]:
 
 # --- OFAC legacy CSV -------------------------------------------------------------------
 
-_DOB = re.compile(r"\bDOB (?:circa )?([0-9]{1,2} [A-Z][a-z]{2} [0-9]{4}|[A-Z][a-z]{2} [0-9]{4}|[0-9]{4})")
+_DATE = r"(?:[0-9]{1,2} [A-Z][a-z]{2} [0-9]{4}|[A-Z][a-z]{2} [0-9]{4}|[0-9]{4})"
+_DOB = re.compile(rf"\bDOB ((?:circa |between )?{_DATE}(?: (?:to|and) {_DATE})?)")
+_RANGE = re.compile(r"^(?:between )?.*?([0-9]{4}) (?:to|and) .*?([0-9]{4})$")
 _NATIONALITY = re.compile(r"\b(?:nationality|citizen) ([A-Za-z ,'\-]+?)(?=;|\.|$)")
 _CRYPTO = re.compile(r"Digital Currency Address - ([A-Z0-9]+) ([A-Za-z0-9]+)")
 
@@ -174,8 +192,20 @@ def _ofac_date(text: str) -> str:
     return text
 
 
+def _ofac_dates(text: str) -> list[str]:
+    """OFAC writes ``14 Mar 1971``, ``Mar 1971``, ``1971``, ``circa 1962``, ``1960 to 1962`` and
+    ``between 1952 and 1954``; ranges become each year in them."""
+    text = " ".join(text.split())
+    if text.casefold().startswith("circa "):
+        text = text[6:]
+    bounds = _RANGE.match(text)
+    if bounds:
+        return _year_range(bounds.group(1), bounds.group(2))
+    return [_ofac_date(text)] if text else []
+
+
 def _remarks_facts(remarks: str, entity: ParsedEntity) -> None:
-    entity.dates_of_birth += [_ofac_date(m) for m in _DOB.findall(remarks)]
+    entity.dates_of_birth += [d for m in _DOB.findall(remarks) for d in _ofac_dates(m)]
     entity.nationalities += [country_code(m) for m in _NATIONALITY.findall(remarks)]
     entity.crypto_addresses += [addr for _cur, addr in _CRYPTO.findall(remarks)]
 
@@ -243,7 +273,7 @@ def parse_ofac_xml(data: bytes) -> ParsedList:
         entity.programs += [(p.text or "").strip() for p in _descendants(entry, "program")]
         entity.aliases += [_ofac_person_name(aka) for aka in _descendants(entry, "aka")]
         entity.dates_of_birth += [
-            _ofac_date((d.text or "").strip()) for d in _descendants(entry, "dateOfBirth")
+            d for node in _descendants(entry, "dateOfBirth") for d in _ofac_dates(node.text or "")
         ]
         for tag in ("nationality", "citizenship"):
             for node in _descendants(entry, tag):
@@ -289,14 +319,10 @@ def parse_eu_xml(data: bytes) -> ParsedList:
             if value:
                 entity.dates_of_birth.append(value)
         entity.nationalities += [
-            c.get("countryIso2Code", "").upper()
-            for c in _children(node, "citizenship")
-            if c.get("countryIso2Code")
+            code for c in _children(node, "citizenship") if (code := _iso2(c.get("countryIso2Code")))
         ]
         entity.countries += [
-            a.get("countryIso2Code", "").upper()
-            for a in _children(node, "address")
-            if a.get("countryIso2Code")
+            code for a in _children(node, "address") if (code := _iso2(a.get("countryIso2Code")))
         ]
         entities.append(entity)
     return ParsedList(source="eu", published_at=root.get("generationDate", ""), entities=entities)
@@ -333,9 +359,12 @@ def parse_un_xml(data: bytes) -> ParsedList:
                 _text(a, "ALIAS_NAME") for a in _children(node, alias_tag) if _text(a, "ALIAS_NAME")
             ]
             for dob in _children(node, "INDIVIDUAL_DATE_OF_BIRTH"):
+                # EXACT / APPROXIMATELY carry DATE or YEAR; BETWEEN carries FROM_YEAR and TO_YEAR.
                 value = _text(dob, "DATE") or _text(dob, "YEAR")
                 if value:
                     entity.dates_of_birth.append(value)
+                elif _text(dob, "FROM_YEAR").isdigit() and _text(dob, "TO_YEAR").isdigit():
+                    entity.dates_of_birth += _year_range(_text(dob, "FROM_YEAR"), _text(dob, "TO_YEAR"))
             for nat in _children(node, "NATIONALITY"):
                 entity.nationalities += [
                     country_code(v.text or "") for v in _children(nat, "VALUE") if v.text
