@@ -138,3 +138,28 @@ def test_audit_entries_are_read_only_in_admin(admin_client_verified):
     assert b'name="action"' not in response.content  # no editable inputs
     assert admin_client_verified.get(f"/admin/compliance/auditentry/{entry.pk}/delete/").status_code == 403
     assert admin_client_verified.get("/admin/compliance/auditentry/add/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_emptied_log_is_detected_through_the_chain_head():
+    for i in range(3):
+        audit_record(action="x", after={"i": i})
+    # when every entry is removed behind the application's back
+    _tamper("DELETE FROM compliance_auditentry", [])
+    # then the head still remembers three entries
+    ok, sequence, message = audit_verify()
+    assert (ok, sequence) == (False, 1)
+    assert "3 entries" in message
+    with pytest.raises(CommandError, match="#1"):
+        call_command("verify_audit_log")
+
+
+@pytest.mark.django_db
+def test_client_ip_behind_trusted_proxies(rf, settings):
+    request = rf.post("/x", REMOTE_ADDR="10.0.0.5", HTTP_X_FORWARDED_FOR="198.51.100.66, 203.0.113.5")
+    # without trusted proxies the forwarded header is not believed
+    assert audit_record(action="x", request=request).ip_address == "10.0.0.5"
+    # behind one proxy, the address it appended is the client's (the first one may be forged)
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    assert audit_record(action="x", request=request).ip_address == "203.0.113.5"
+    assert audit_verify()[0] is True

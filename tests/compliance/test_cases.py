@@ -159,15 +159,62 @@ def test_assign_escalate_and_request_info(
     ]
 
 
-def test_real_payments_resolution_resumes_or_blocks(flagged, reviewer_factory):
-    from apps.payments import services as payment_services
+def test_real_payments_resolution_resumes_or_blocks_and_tells_the_conversation(
+    flagged, reviewer_factory, monkeypatch, django_capture_on_commit_callbacks
+):
+    from apps.conversations import services as conversation_services
+    from apps.payments.models import OutboxMessage, PaymentEvent
 
-    if not hasattr(payment_services, "payment_compliance_resolved"):
-        pytest.skip("payments has not landed payment_compliance_resolved yet")
+    told: list[dict] = []
+    monkeypatch.setattr(conversation_services, "conversation_payment_notify", lambda **kw: told.append(kw))
     approve_case, reject_case = flagged(), flagged()
-    case_reject(case=reject_case, actor=reviewer_factory(), reason="Mule account")
+    # when a reviewer rejects: the payment is blocked and the conversation is told
+    with django_capture_on_commit_callbacks(execute=True):
+        case_reject(case=reject_case, actor=reviewer_factory(), reason="Mule account")
     reject_case.payment.refresh_from_db()
     assert reject_case.payment.status == "blocked"
-    case_approve(case=approve_case, actor=reviewer_factory(), reason="ok")
+    assert reject_case.payment.failure_reason == "blocked_by_compliance"
+    assert [t["payment_id"] for t in told] == [reject_case.payment_id]
+    assert told[0]["event"] in ("payment_failed", "payment_blocked")
+    event = PaymentEvent.objects.filter(payment_id=reject_case.payment_id).latest("id")
+    assert (event.from_status, event.to_status) == ("on_hold", "blocked")
+    # when another approves: the payment resumes with an initiation queued for after commit
+    with django_capture_on_commit_callbacks() as callbacks:
+        case_approve(case=approve_case, actor=reviewer_factory(), reason="ok")
     approve_case.payment.refresh_from_db()
-    assert approve_case.payment.status in ("approved", "initiated", "processing", "succeeded")
+    assert approve_case.payment.status == "approved"
+    assert OutboxMessage.objects.filter(payment_id=approve_case.payment_id, kind="initiate").exists()
+    assert callbacks
+
+
+def test_four_eyes_amount_is_configurable(flagged, settings):
+    settings.COMPLIANCE_FOUR_EYES_USD = "4000"
+    assert flagged(amount="5000.00").requires_four_eyes is True
+    settings.COMPLIANCE_FOUR_EYES_USD = "6000"
+    assert flagged(amount="5000.00").requires_four_eyes is False
+
+
+def test_creator_of_the_case_cannot_approve_and_one_person_cannot_give_both_approvals(
+    flagged, reviewer_factory, resolved_calls
+):
+    # given a four-eyes case opened by a reviewer (e.g. raised by hand)
+    creator, first = reviewer_factory(), reviewer_factory()
+    case = flagged(amount="20000.00")
+    Case.objects.filter(pk=case.pk).update(created_by=creator)
+    case.refresh_from_db()
+    # then its creator cannot approve at all
+    with pytest.raises(FourEyesViolation):
+        case_approve(case=case, actor=creator, reason="mine")
+    # and after a first approval, neither the first approver nor the creator completes it
+    case = case_approve(case=case, actor=first, reason="ok")
+    for person in (first, creator):
+        with pytest.raises(FourEyesViolation):
+            case_approve(case=case, actor=person, reason="again")
+    case.refresh_from_db()
+    assert case.status == "awaiting_second" and resolved_calls == []
+
+
+def test_a_rescreen_case_is_decided_without_touching_payments(organization, reviewer_factory, resolved_calls):
+    case = Case.objects.create(organization=organization, kind="rescreen", party_ref="pak", risk_score=100)
+    case = case_approve(case=case, actor=reviewer_factory(), reason="Different person: other DOB")
+    assert case.status == "approved" and resolved_calls == []

@@ -6,6 +6,7 @@ import pytest
 from cryptography.fernet import Fernet
 from django.core.management import call_command
 from django.db import connection
+from djmoney.money import Money
 
 from apps.compliance.crypto import blind_index, mask_value
 from apps.compliance.models import AuditEntry, KycProfile
@@ -86,3 +87,42 @@ def test_admin_list_masks_names_and_searches_by_blind_index(organization, admin_
     assert b"Ana Souza" not in page.content and b"A** S****" in page.content
     found = admin_client_verified.get("/admin/compliance/kycprofile/", {"q": "39053344705"})
     assert b"ana" in found.content and b"0 kyc profiles" not in found.content.lower()
+
+
+def test_case_context_and_logs_carry_no_plaintext_identifiers(
+    organization, payment_factory, settings, capsys, caplog
+):
+    from apps.compliance.models import Case
+    from apps.compliance.reports import case_sar_draft
+    from apps.compliance.services import payment_compliance_decide
+    from apps.conversations.models import Conversation, ConversationMessage
+
+    # given a conversation where the payer typed a CPF, an IBAN and a phone number
+    conversation = Conversation.objects.create(
+        organization=organization, platform="telegram", external_conversation_id="c-1"
+    )
+    message = ConversationMessage.objects.create(
+        conversation=conversation,
+        sender_name="Ana",
+        message_text="pay 5000 USD to CPF 390.533.447-05, IBAN DE89370400440532013000, +55 11 91234-5678",
+    )
+    kyc_profile_upsert(
+        organization=organization,
+        party_ref="ana",
+        legal_name="Ana Souza",
+        tax_id="390.533.447-05",
+        tier="full",
+    )
+    settings.COMPLIANCE_REVIEW_SCORE = 0
+    payment = payment_factory(
+        payer_ref="ana", conversation=conversation, conversation_message=message, amount=Money("100", "USD")
+    )
+    # when the payment is flagged
+    result = payment_compliance_decide(payment=payment)
+    case = Case.objects.get(pk=result.case_id)
+    # then the excerpt, the SAR draft and the logs hold masked identifiers only
+    stored = str(case.conversation_excerpt) + case_sar_draft(case=case)
+    logged = capsys.readouterr().err + caplog.text
+    for plain in ("390.533.447-05", "DE89370400440532013000", "91234-5678", "Ana Souza"):
+        assert plain not in stored and plain not in logged
+    assert "***.***.***-05" in str(case.conversation_excerpt)
