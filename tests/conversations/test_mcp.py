@@ -10,6 +10,7 @@ import httpx2
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 
 from apps.conversations.mcp.server import mcp_server_build
 from tests.conversations.conftest_b import AgentBackendDouble, acreate, agent_backend_install
@@ -102,12 +103,32 @@ async def test_revoked_key_gets_an_authentication_error(backend: AgentBackendDou
     assert error_body(result)["code"] == "authentication_failed"
 
 
-def http_client(headers: dict[str, str]) -> httpx2.AsyncClient:
+def http_client(
+    headers: dict[str, str], *, base_url: str = "http://testserver", statuses: list[int] | None = None
+) -> httpx2.AsyncClient:
+    """An HTTP client on the project's ASGI application; ``statuses`` records each answer's status."""
     from agentpay.asgi import application
 
+    async def record(response: httpx2.Response) -> None:
+        if statuses is not None:
+            statuses.append(response.status_code)
+
     return httpx2.AsyncClient(
-        transport=httpx2.ASGITransport(app=application), base_url="http://testserver", headers=headers
+        transport=httpx2.ASGITransport(app=application),
+        base_url=base_url,
+        headers=headers,
+        event_hooks={"response": [record]},
     )
+
+
+LIST_TOOLS = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+MCP_ACCEPT = {"Accept": "application/json, text/event-stream"}
+
+
+def throttle_rates(settings: Any, **rates: str) -> None:
+    framework = dict(settings.REST_FRAMEWORK)
+    framework["DEFAULT_THROTTLE_RATES"] = {**framework["DEFAULT_THROTTLE_RATES"], **rates}
+    settings.REST_FRAMEWORK = framework
 
 
 async def test_http_mount_refuses_requests_without_a_valid_key() -> None:
@@ -200,3 +221,117 @@ async def test_an_agent_pays_by_pix_from_first_message_to_payment_received(sandb
         "Pay R$ 30.00 with PIX: scan the QR code or copy the code below.",
         "Payment received ✓ R$ 30.00 to Ana.",
     ]
+
+
+async def test_a_host_outside_allowed_hosts_is_refused_before_any_tool_runs(
+    backend: AgentBackendDouble, settings: Any
+) -> None:
+    settings.ALLOWED_HOSTS = ["pay.example.com"]
+    _, raw = await new_key(["payments:write"])
+    call = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {
+            "name": "create_payment",
+            "arguments": {"amount": "1", "currency": "BRL", "idempotency_key": "h"},
+        },
+    }
+    async with http_client({"X-Api-Key": raw, **MCP_ACCEPT}, base_url="http://attacker.example") as http:
+        refused = await http.post("/mcp", json=call)
+    async with http_client({"X-Api-Key": raw, **MCP_ACCEPT}, base_url="https://pay.example.com") as http:
+        allowed = await http.post("/mcp", json=LIST_TOOLS)
+    assert refused.status_code == 400
+    assert refused.json() == {"code": "bad_request", "message": "Bad request.", "errors": {}}
+    assert backend.orchestrated == []
+    assert allowed.status_code == 200 and {t["name"] for t in allowed.json()["result"]["tools"]} == TOOLS
+
+
+async def test_the_per_key_rate_limit_applies_to_the_sdk_client(
+    backend: AgentBackendDouble, settings: Any
+) -> None:
+    throttle_rates(settings, user="4/min")
+    _, raw = await new_key(["read"])
+    statuses: list[int] = []
+    http = http_client({"X-Api-Key": raw}, statuses=statuses)
+    # when the SDK's client keeps calling a tool past the key's budget
+    calls = 0
+    with pytest.raises(ExceptionGroup) as refused_call:
+        async with http, Client(streamable_http_client("http://testserver/mcp", http_client=http)) as client:
+            for _ in range(10):
+                await client.call_tool("list_payments", {})
+                calls += 1
+    assert refused_call.group_contains(MCPError)
+    # then exactly the first four requests were answered and the fifth refused
+    assert len(statuses) == 5 and all(status < 300 for status in statuses[:4]) and statuses[4] == 429
+    assert 0 < calls < 4
+    async with http_client({"X-Api-Key": raw, **MCP_ACCEPT}) as again:
+        refused = await again.post("/mcp", json=LIST_TOOLS)
+    assert refused.status_code == 429
+    assert refused.json()["code"] == "throttled"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+
+
+async def test_mcp_and_rest_calls_of_a_key_share_one_budget(
+    backend: AgentBackendDouble, settings: Any
+) -> None:
+    from asgiref.sync import sync_to_async
+    from rest_framework.test import APIClient
+
+    throttle_rates(settings, user="3/min")
+    _, raw = await new_key(["read"])
+    rest = APIClient()
+    rest.credentials(HTTP_X_API_KEY=raw)
+    rest_statuses = [(await sync_to_async(rest.get)("/api/v1/agents/payments")).status_code for _ in range(2)]
+    async with http_client({"X-Api-Key": raw, **MCP_ACCEPT}) as http:
+        third = await http.post("/mcp", json=LIST_TOOLS)
+        fourth = await http.post("/mcp", json=LIST_TOOLS)
+    assert (rest_statuses, third.status_code, fourth.status_code) == ([200, 200], 200, 429)
+
+
+async def test_the_per_ip_rate_limit_applies_across_keys(backend: AgentBackendDouble, settings: Any) -> None:
+    throttle_rates(settings, ip="3/min")
+    _, first = await new_key(["read"])
+    _, second = await new_key(["read"])
+    statuses = []
+    for raw in (first, first, second, second):
+        async with http_client({"X-Api-Key": raw, **MCP_ACCEPT}) as http:
+            statuses.append((await http.post("/mcp", json=LIST_TOOLS)).status_code)
+    assert statuses == [200, 200, 200, 429]
+
+
+async def test_bearer_keys_are_accepted_and_requests_are_logged(
+    backend: AgentBackendDouble, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    _, raw = await new_key(["read"])
+    with caplog.at_level(logging.INFO, logger="django_structlog.middlewares.request"):
+        async with http_client({"Authorization": f"Bearer {raw}", **MCP_ACCEPT}) as http:
+            answer = await http.post("/mcp", json=LIST_TOOLS)
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("application/json")
+    finished = [r for r in caplog.records if "request_finished" in str(r.msg)]
+    assert finished and "POST /mcp" in str(finished[-1].msg)
+
+
+async def test_a_wsgi_worker_serves_mcp_too(backend: AgentBackendDouble) -> None:
+    """Django's WSGI handler (gunicorn's tier): each request runs the transport on its own loop."""
+    import asyncio
+    import json as jsonlib
+
+    from django.db import connection
+    from django.test import Client as DjangoClient
+
+    _, raw = await new_key(["read"])
+    http = DjangoClient(HTTP_X_API_KEY=raw, HTTP_ACCEPT="application/json, text/event-stream")
+
+    def post() -> Any:
+        # a plain thread, as a WSGI worker's: no event loop of its own nor one to borrow
+        try:
+            return http.post("/mcp", data=jsonlib.dumps(LIST_TOOLS), content_type="application/json")
+        finally:
+            connection.close()
+
+    first, second = await asyncio.to_thread(post), await asyncio.to_thread(post)
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert {t["name"] for t in second.json()["result"]["tools"]} == TOOLS
