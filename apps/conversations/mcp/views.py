@@ -15,14 +15,13 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.http import HttpResponse
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema
-from rest_framework import authentication, exceptions
+from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from apps.conversations.mcp.asgi import mcp_request
-from apps.core.authentication import ApiKeyPrincipal, api_key_resolve
+from apps.core.authentication import ApiKeyPrincipal, OrganizationAPIKeyAuthentication
 from apps.core.models import OrganizationAPIKey
 from apps.core.permissions import IsOrganizationMember
 from apps.core.throttling import PerIPThrottle, PerUserThrottle
@@ -41,23 +40,19 @@ def raw_api_key(request: Any) -> str | None:
     return None
 
 
-class MCPApiKeyAuthentication(authentication.BaseAuthentication):
-    """``/mcp`` is for API keys only; without a valid one the answer is 401."""
-
-    keyword = "Api-Key"
+class MCPApiKeyAuthentication(OrganizationAPIKeyAuthentication):
+    """``/mcp`` is for API keys only (without a valid one the answer is 401); a bearer token is
+    taken as the key, then the project's API-key authentication does the rest."""
 
     def authenticate(self, request: Any) -> tuple[ApiKeyPrincipal, OrganizationAPIKey]:
         raw = raw_api_key(request)
-        key = api_key_resolve(raw) if raw else None
-        if key is None:
+        if raw is None:
             raise exceptions.AuthenticationFailed("A valid API key is required for /mcp.")
-        now = timezone.now()
-        if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
-            OrganizationAPIKey.objects.filter(pk=key.pk).update(last_used_at=now)
-        return ApiKeyPrincipal(api_key=key, organization=key.organization, scopes=list(key.scopes)), key
-
-    def authenticate_header(self, request: Any) -> str:
-        return self.keyword
+        request.META["HTTP_X_API_KEY"] = raw  # the header OrganizationAPIKeyAuthentication reads
+        authenticated = super().authenticate(request)
+        if authenticated is None:  # not reached: the header was just set
+            raise exceptions.AuthenticationFailed("A valid API key is required for /mcp.")
+        return authenticated
 
 
 def _port(value: Any) -> int:
