@@ -23,8 +23,9 @@ class IsOrganizationMember(BasePermission):
 class HasApiKeyScope(BasePermission):
     """For API keys, require the view's ``required_scope``; people pass through.
 
-    Reads are allowed with ``read``. A view that declares no scope is closed to keys for
-    writes unless they hold ``admin`` (deny by default)."""
+    Reads are allowed with ``read``, except on views that set ``read_scope_suffices = False``
+    (chat message texts need their own scope). A view that declares no scope is closed to keys
+    for writes unless they hold ``admin`` (deny by default)."""
 
     message = "This API key lacks the scope this endpoint requires."
 
@@ -32,7 +33,8 @@ class HasApiKeyScope(BasePermission):
         user = request.user
         if not isinstance(user, ApiKeyPrincipal):
             return True
-        if request.method in ("GET", "HEAD", "OPTIONS") and user.has_scope("read"):
+        safe = request.method in ("GET", "HEAD", "OPTIONS")
+        if safe and user.has_scope("read") and getattr(view, "read_scope_suffices", True):
             return True
         scope = getattr(view, "required_scope", None) or "admin"
         return user.has_scope(scope)

@@ -94,15 +94,7 @@ def evaluate(rows: list[dict[str, Any]], *, use_language: bool = True) -> dict[s
                     "pred_amount": pred_amount,
                 }
             )
-    per_intent = {}
-    for label in INTENT_NAMES:
-        tp = sum(1 for t, p in zip(y_true, y_pred, strict=True) if t == p == label)
-        fp = sum(1 for t, p in zip(y_true, y_pred, strict=True) if p == label and t != label)
-        fn = sum(1 for t, p in zip(y_true, y_pred, strict=True) if t == label and p != label)
-        prec = tp / (tp + fp) if tp + fp else 0.0
-        rec = tp / (tp + fn) if tp + fn else 0.0
-        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
-        per_intent[label] = {"precision": prec, "recall": rec, "f1": f1, "support": tp + fn}
+    per_intent = _per_intent(y_true, y_pred)
     supported = [v["f1"] for v in per_intent.values() if v["support"]]
     correct = [t == p for t, p in zip(y_true, y_pred, strict=True)]
     return {
@@ -125,6 +117,58 @@ def evaluate(rows: list[dict[str, Any]], *, use_language: bool = True) -> dict[s
         "latency_ms": {t: {"p50": _percentile(v, 50), "p95": _percentile(v, 95)} for t, v in latency.items()},
         "errors": errors,
     }
+
+
+def cross_validate(rows: list[dict[str, Any]], *, folds: int = 5, seed: int = 0) -> dict[str, Any]:
+    """Grouped k-fold on the training corpus: lines of one template are held out together, and each
+    fold's model is evaluated through the whole pipeline (rules + model), so choices about the model or
+    the rules are made on train.jsonl alone and never on the held-out test file."""
+    from sklearn.model_selection import GroupKFold
+
+    from apps.intent.engine import classifier
+
+    groups = [r.get("group") or r["text"] for r in rows]
+    inputs = training_inputs(rows)
+    y_true: list[str] = []
+    y_pred: list[str] = []
+    installed = classifier.model_get()
+    try:
+        for train_idx, val_idx in GroupKFold(n_splits=folds).split(rows, groups=groups):
+            fold_model = classifier.model_train(
+                [rows[i] for i in train_idx], [inputs[i] for i in train_idx], seed=seed
+            )
+            classifier.model_reset(fold_model)
+            for i in val_idx:
+                r = rows[i]
+                res = pipeline.analyze(
+                    r["text"], language=r.get("language"), now=_row_now(r), use_cache=False
+                )
+                y_true.append(r["intent"])
+                y_pred.append(res.intent)
+    finally:
+        classifier.model_reset(installed)
+    per_intent = _per_intent(y_true, y_pred)
+    supported = [v["f1"] for v in per_intent.values() if v["support"]]
+    return {
+        "n": len(rows),
+        "folds": folds,
+        "accuracy": sum(t == p for t, p in zip(y_true, y_pred, strict=True)) / len(rows) if rows else 0.0,
+        "macro_f1": sum(supported) / len(supported) if supported else 0.0,
+        "per_intent": per_intent,
+    }
+
+
+def _per_intent(y_true: list[str], y_pred: list[str]) -> dict[str, dict[str, float]]:
+    per_intent = {}
+    for label in INTENT_NAMES:
+        tp = sum(1 for t, p in zip(y_true, y_pred, strict=True) if t == p == label)
+        fp = sum(1 for t, p in zip(y_true, y_pred, strict=True) if p == label and t != label)
+        fn = sum(1 for t, p in zip(y_true, y_pred, strict=True) if t == label and p != label)
+        prec = tp / (tp + fp) if tp + fp else 0.0
+        rec = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+        per_intent[label] = {"precision": prec, "recall": rec, "f1": f1, "support": tp + fn}
+    return per_intent
 
 
 def expected_calibration_error(confidences: list[float], correct: list[bool], bins: int = 10) -> float:

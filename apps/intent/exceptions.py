@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from apps.core.exceptions import ApplicationError
 
 
@@ -15,7 +17,13 @@ class EmptyText(InvalidText):
 
 class TextTooLong(InvalidText):
     code = "text_too_long"
-    message = "The text is longer than the limit (100 KB)."
+    message = "The text is longer than the limit."
+
+    def __init__(self, message: str | None = None, *, max_bytes: int | None = None, **kwargs: Any) -> None:
+        if message is None and max_bytes is not None:
+            message = f"The text is longer than the limit ({max_bytes:,} bytes of UTF-8)."
+        extra = {**kwargs.pop("extra", {}), **({"max_bytes": max_bytes} if max_bytes is not None else {})}
+        super().__init__(message, extra=extra, **kwargs)
 
 
 class BinaryText(InvalidText):

@@ -65,6 +65,16 @@ class TestAnalyze:
         assert resp.status_code == 400
         assert resp.json()["code"] == code
 
+    def test_too_long_names_the_configured_limit(self, auth_client: APIClient, settings: Any) -> None:
+        # given a lower limit than the default
+        settings.INTENT_MAX_TEXT_BYTES = 2000
+        # when a longer text comes in
+        resp = auth_client.post(URL, {"text": "é" * 1001}, format="json")
+        # then the error says which limit, in the message and machine-readably
+        body = resp.json()
+        assert resp.status_code == 400 and body["code"] == "text_too_long"
+        assert "2,000 bytes" in body["message"] and body["max_bytes"] == 2000
+
     def test_binary_body_is_a_400(self, auth_client: APIClient) -> None:
         resp = auth_client.post(URL, data=b"\xff\xfe\x00garbage", content_type="application/json")
         assert resp.status_code == 400
@@ -121,6 +131,23 @@ class TestConversationIntents:
     def test_requires_authentication(self, api_client: APIClient, organization: Any) -> None:
         conversation = conversation_make(organization=organization)
         assert api_client.get(f"/api/v1/conversations/{conversation.pk}/intents").status_code == 401
+
+    def test_api_keys_need_the_conversations_scope_to_read_chat_texts(self, organization: Any) -> None:
+        from apps.core.services import api_key_create
+
+        # given a conversation with an analysed message
+        conversation = conversation_make(organization=organization)
+        message_analyze_and_store(message=message_make(conversation=conversation, message_text="sim"))
+        url = f"/api/v1/conversations/{conversation.pk}/intents"
+        client = APIClient()
+        # when a read-only key asks, it is refused
+        _, read_only = api_key_create(organization=organization, name="ro", scopes=["read"])
+        client.credentials(HTTP_X_API_KEY=read_only)
+        assert client.get(url).status_code == 403
+        # and a key with the conversations scope gets the texts
+        _, chat = api_key_create(organization=organization, name="chat", scopes=["conversations"])
+        client.credentials(HTTP_X_API_KEY=chat)
+        assert [m["message_text"] for m in client.get(url).json()["results"]] == ["sim"]
 
 
 @pytest.mark.django_db

@@ -117,3 +117,37 @@ def test_train_intent_writes_a_loadable_model(tmp_path: Path) -> None:
     assert model.meta["n_train"] == len(small) and 0.2 <= model.temperature <= 4
     assert model.predict("zamt split 0 ways")[0] in model.labels
     assert "trained on" in out.getvalue()
+
+
+def test_evaluate_intent_records_the_figures_that_metrics_reports(tmp_path: Path, settings: Any) -> None:
+    import shutil
+    import struct
+
+    from django.test import Client
+
+    from apps.intent import conf
+    from apps.intent.metrics import evaluation_record_path, measured_macro_f1
+
+    # given a copy of the committed model as the model in use
+    model = tmp_path / "model.joblib"
+    shutil.copy(conf.DATA_DIR / "intent_model.joblib", model)
+    settings.INTENT_MODEL_PATH = str(model)
+    classifier.model_reset()
+    try:
+        assert measured_macro_f1() != measured_macro_f1()  # NaN: never evaluated
+        # when the held-out evaluation runs
+        out = io.StringIO()
+        call_command("evaluate_intent", "--json", stdout=out)
+        report = json.loads(out.getvalue())
+        # then its macro-F1 is kept beside the model and served on /metrics
+        record = json.loads(evaluation_record_path(model).read_text())
+        assert record["macro_f1"] == round(report["macro_f1"], 4)
+        body = Client().get("/metrics").content.decode()
+        line = next(x for x in body.splitlines() if x.startswith("intent_classification_accuracy "))
+        assert float(line.split()[1]) == record["macro_f1"]
+        # and a changed model file no longer claims that figure
+        with model.open("ab") as fh:
+            fh.write(struct.pack("B", 0))
+        assert measured_macro_f1() != measured_macro_f1()
+    finally:
+        classifier.model_reset()

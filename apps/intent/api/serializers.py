@@ -8,7 +8,9 @@ from apps.intent.registry import INTENT_NAMES, TIERS
 
 class AnalyzeRequestSerializer(serializers.Serializer):
     text = serializers.CharField(
-        allow_blank=True, trim_whitespace=False, help_text="The chat message (≤ 100 KB)."
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text="The chat message (at most INTENT_MAX_TEXT_BYTES of UTF-8, 100,000 by default).",
     )
     language = serializers.CharField(
         required=False,

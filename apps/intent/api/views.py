@@ -50,9 +50,13 @@ class AnalyzeView(APIView):
 
 
 class ConversationIntentListView(generics.ListAPIView):
-    """The conversation's analysed messages, newest first (cursor pagination)."""
+    """The conversation's analysed messages, newest first (cursor pagination).
+
+    They carry the chat texts: API keys need the ``conversations`` scope, ``read`` is not enough."""
 
     serializer_class = MessageIntentSerializer
+    required_scope = "conversations"
+    read_scope_suffices = False
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
         if getattr(self, "swagger_fake_view", False):

@@ -11,6 +11,7 @@ identifiers, plus typos, lower-casing, dropped accents, emoji and chatty prefixe
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
@@ -196,9 +197,11 @@ def _rows(
                             "date": row["date"],
                             "party": row["party"],
                             "now": slots.NOW,
+                            # lines of one template share a group: cross-validation holds them out together
+                            "group": hashlib.sha256(f"{intent}|{lang}|{template}".encode()).hexdigest()[:10],
                         }
                     )
-    for text, lang, intent, amount, currency, date, party in handwritten:
+    for i, (text, lang, intent, amount, currency, date, party) in enumerate(handwritten):
         rows.append(
             {
                 "text": text,
@@ -209,6 +212,7 @@ def _rows(
                 "date": date,
                 "party": party,
                 "now": slots.NOW,
+                "group": f"hand-{i}",
             }
         )
     rng.shuffle(rows)

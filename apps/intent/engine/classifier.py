@@ -165,7 +165,9 @@ def _fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     return best_t
 
 
-def model_train(rows: list[dict[str, Any]], texts: list[str], *, seed: int = 0) -> IntentModel:
+def model_train(
+    rows: list[dict[str, Any]], texts: list[str], *, seed: int = 0, calibration_folds: int = 5
+) -> IntentModel:
     """Fit on ``texts`` (classifier inputs prepared from ``rows``) with labels ``rows[i]["intent"]``."""
     import sklearn
     from sklearn.model_selection import StratifiedKFold
@@ -174,7 +176,9 @@ def model_train(rows: list[dict[str, Any]], texts: list[str], *, seed: int = 0) 
     y = np.array([labels.index(r["intent"]) for r in rows])
     # Out-of-fold logits calibrate the temperature on text the fold's model never saw.
     oof = np.zeros((len(rows), len(labels)))
-    for train_idx, val_idx in StratifiedKFold(n_splits=5, shuffle=True, random_state=seed).split(texts, y):
+    for train_idx, val_idx in StratifiedKFold(
+        n_splits=calibration_folds, shuffle=True, random_state=seed
+    ).split(texts, y):
         vec, clf = _build()
         clf.fit(vec.fit_transform([texts[i] for i in train_idx]), y[train_idx])
         oof[val_idx] = clf.decision_function(vec.transform([texts[i] for i in val_idx]))

@@ -51,7 +51,7 @@ def text_validate(text: Any) -> str:
     if not isinstance(text, str):
         raise EmptyText("Text must be a string.")
     if len(text.encode("utf-8", errors="surrogatepass")) > conf.max_text_bytes():
-        raise TextTooLong(extra={"max_bytes": conf.max_text_bytes()})
+        raise TextTooLong(max_bytes=conf.max_text_bytes())
     if looks_binary(text):
         raise BinaryText()
     if not text.strip():

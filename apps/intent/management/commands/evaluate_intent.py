@@ -6,8 +6,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from apps.intent import conf
 from apps.intent.corpus import TEST_PATH, corpus_load, evaluate
-from apps.intent.metrics import intent_classification_accuracy
+from apps.intent.metrics import evaluation_record_write
 
 
 class Command(BaseCommand):
@@ -20,11 +21,18 @@ class Command(BaseCommand):
         parser.add_argument("--detect-language", action="store_true", help="ignore the gold language")
         parser.add_argument("--json", action="store_true")
         parser.add_argument("--errors", type=int, default=0, help="print up to N misclassified lines")
+        parser.add_argument(
+            "--no-record",
+            action="store_true",
+            help="don't write the evaluation record beside the model file (written for the default test file)",
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         rows = corpus_load(Path(opts["test"]))
         report = evaluate(rows, use_language=not opts["detect_language"])
-        intent_classification_accuracy.set(report["macro_f1"])
+        default_run = Path(opts["test"]).resolve() == TEST_PATH.resolve() and not opts["detect_language"]
+        if default_run and not opts["no_record"] and conf.model_path().exists():
+            evaluation_record_write(conf.model_path(), report)
         if opts["json"]:
             report = {k: v for k, v in report.items() if k != "errors"}
             self.stdout.write(json.dumps(report, indent=2))
