@@ -21,6 +21,7 @@ from apps.payments.models import (
     PaymentAttempt,
     PaymentEvent,
     PaymentRailStatus,
+    PaymentRefund,
     RailDefinition,
     RailFeeSchedule,
     RailWebhookEvent,
@@ -50,6 +51,21 @@ class PaymentEventInline(ReadOnlyInline):
 class PaymentAttemptInline(ReadOnlyInline):
     model = PaymentAttempt
     fields = ("number", "rail", "status", "external_id", "error", "latency_ms", "initiated_at", "finished_at")
+    readonly_fields = fields
+
+
+class PaymentRefundInline(ReadOnlyInline):
+    model = PaymentRefund
+    fields = (
+        "created_at",
+        "status",
+        "amount",
+        "rail",
+        "reason",
+        "requested_by",
+        "external_id",
+        "failure_reason",
+    )
     readonly_fields = fields
 
 
@@ -122,8 +138,8 @@ class OrchestrationPaymentAdmin(admin.ModelAdmin):
         "created_by",
         "created_by_api_key",
     )
-    inlines = [PaymentAttemptInline, PaymentEventInline]
-    actions = ["retry_selected", "cancel_selected", "fallback_selected"]
+    inlines = [PaymentAttemptInline, PaymentRefundInline, PaymentEventInline]
+    actions = ["retry_selected", "cancel_selected", "fallback_selected", "refund_selected"]
     show_full_result_count = False
     fieldsets = (
         (
@@ -239,6 +255,15 @@ class OrchestrationPaymentAdmin(admin.ModelAdmin):
             queryset,
             "Fell back",
             lambda p: services.payment_fallback(payment=p, actor=request.user, reason="forced by staff"),
+        )
+
+    @admin.action(description="Refund selected payments (in full)", permissions=["change"])
+    def refund_selected(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        self._each(
+            request,
+            queryset,
+            "Refund requested",
+            lambda p: services.payment_refund(payment=p, actor=request.user, reason="refunded by staff"),
         )
 
 

@@ -29,3 +29,10 @@ class OutboxStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     DONE = "done", "Done"
     DEAD = "dead", "Dead (gave up; retry from the admin)"
+
+
+class RefundStatus(models.TextChoices):
+    REQUESTED = "requested", "Requested (queued for the rail)"
+    PENDING = "pending", "Pending at the rail"
+    SUCCEEDED = "succeeded", "Refunded"
+    FAILED = "failed", "Failed"

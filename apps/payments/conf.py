@@ -66,6 +66,11 @@ def poll_after_seconds() -> int:
     return int(_get("PAYMENTS_POLL_AFTER_SECONDS", env.int, 120))
 
 
+def refund_poll_seconds() -> float:
+    """First status check of a pending refund after the rail accepted it (then backoff, and every minute)."""
+    return float(_get("PAYMENTS_REFUND_POLL_SECONDS", env.float, 5.0))
+
+
 def circuit_failure_threshold() -> int:
     return int(_get("PAYMENTS_CIRCUIT_FAILURE_THRESHOLD", env.int, 5))
 

@@ -9,7 +9,7 @@ from django.db import models
 from djmoney.models.fields import MoneyField
 
 from apps.core.models import Organization
-from apps.payments.choices import PaymentStatus
+from apps.payments.choices import OutboxStatus, PaymentStatus, RefundStatus
 
 
 class OrchestrationPayment(models.Model):
@@ -227,6 +227,48 @@ class PaymentAttempt(models.Model):
         return f"#{self.number} {self.rail} ({self.status})"
 
 
+class PaymentRefund(models.Model):
+    """A refund of a settled payment, asked of the rail that settled it (full amount).
+
+    Its id is the provider's idempotency key; it is sent through the outbox and its
+    outcome polled. The payment becomes ``refunded`` when the rail confirms.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    payment = models.ForeignKey(OrchestrationPayment, on_delete=models.CASCADE, related_name="refunds")
+    attempt = models.ForeignKey(
+        "PaymentAttempt",
+        on_delete=models.PROTECT,
+        related_name="refunds",
+        help_text="The attempt that settled.",
+    )
+    rail = models.CharField(max_length=50)
+    amount = MoneyField(max_digits=19, decimal_places=4, default_currency=None, currency_max_length=4)
+    status = models.CharField(max_length=20, choices=RefundStatus.choices, default=RefundStatus.REQUESTED)
+    reason = models.CharField(max_length=500, blank=True, default="")
+    requested_by = models.CharField(max_length=255, default="system")
+    external_id = models.CharField(max_length=255, blank=True, default="")
+    failure_reason = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # full refunds only: at most one refund per payment that has not failed
+            models.UniqueConstraint(
+                fields=["payment"],
+                condition=~models.Q(status="failed"),
+                name="uniq_open_refund_per_payment",
+            )
+        ]
+        indexes = [models.Index(fields=["status", "updated_at"], name="idx_refund_status")]
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"refund of {self.amount} ({self.status})"
+
+
 class OutboxMessage(models.Model):
     """Work to do after a commit (transactional outbox), claimed with skip_locked.
 
@@ -236,10 +278,11 @@ class OutboxMessage(models.Model):
     """
 
     id = models.BigAutoField(primary_key=True)
-    kind = models.CharField(max_length=30)  # initiate
+    kind = models.CharField(max_length=30)  # initiate | refund
     payment = models.ForeignKey(OrchestrationPayment, on_delete=models.CASCADE, related_name="outbox")
     attempt = models.ForeignKey(PaymentAttempt, null=True, blank=True, on_delete=models.CASCADE)
-    status = models.CharField(max_length=20, default="pending")  # pending|done|dead
+    refund = models.ForeignKey(PaymentRefund, null=True, blank=True, on_delete=models.CASCADE)
+    status = models.CharField(max_length=20, choices=OutboxStatus.choices, default=OutboxStatus.PENDING)
     tries = models.PositiveSmallIntegerField(default=0)
     available_at = models.DateTimeField()
     last_error = models.CharField(max_length=500, blank=True, default="")

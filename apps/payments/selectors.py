@@ -25,7 +25,7 @@ def payment_get(*, organization: Organization, payment_id: Any) -> Orchestration
 def payment_detail_get(*, organization: Organization, payment_id: Any) -> OrchestrationPayment | None:
     return (
         OrchestrationPayment.objects.filter(organization=organization, pk=payment_id)
-        .prefetch_related("events", "rail_attempts")
+        .prefetch_related("events", "rail_attempts", "refunds")
         .first()
     )
 

@@ -24,9 +24,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.core.events import conversation_group, event_publish, org_group
-from apps.core.exceptions import Conflict, NotFound
+from apps.core.exceptions import Conflict, NotFound, Unprocessable
 from apps.payments import conf
-from apps.payments.choices import OutboxStatus, PaymentStatus
+from apps.payments.choices import OutboxStatus, PaymentStatus, RefundStatus
 from apps.payments.circuit import circuit_record
 from apps.payments.fx.services import FxLock, fx_lock_for_request, fx_lock_get, fx_rate_lock
 from apps.payments.models import (
@@ -34,6 +34,7 @@ from apps.payments.models import (
     OutboxMessage,
     PaymentAttempt,
     PaymentEvent,
+    PaymentRefund,
     RailWebhookEvent,
     UserPreferences,
 )
@@ -252,8 +253,6 @@ def preferences_for(user: Any) -> Preferences:
 def user_preferences_update(
     *, user: Any, preferred_rails: list[str], cost_weight: float, default_currency: str
 ) -> UserPreferences:
-    from apps.core.exceptions import Unprocessable
-
     known = set(rail_catalog().rails)
     unknown = [r for r in preferred_rails if r not in known]
     if unknown:
@@ -828,7 +827,8 @@ def _outbox_try_failed(message: OutboxMessage, exc: Exception) -> bool:
 
 @transaction.atomic
 def outbox_message_process(*, message_id: int) -> str:
-    """Claim one outbox row (skip_locked) and initiate its attempt; idempotent and crash-safe.
+    """Claim one outbox row (skip_locked) and initiate its attempt (or send its refund);
+    idempotent and crash-safe.
 
     The row lock is held through the provider call and the status change, so
     two workers never initiate the same attempt; if this process dies before
@@ -842,6 +842,8 @@ def outbox_message_process(*, message_id: int) -> str:
     )
     if message is None:
         return "skipped"
+    if message.kind == "refund":
+        return _outbox_refund(message)
     payment = _locked(message.payment_id)
     attempt = message.attempt
     if attempt is None or payment.status != PaymentStatus.APPROVED or attempt.status != "pending":
@@ -1071,4 +1073,188 @@ def payments_poll_stale(*, limit: int = 200) -> dict[str, int]:
                     payment=payment, actor="poll", reason=f"{attempt.rail}: timed out", manual=False
                 )
                 counts["timed_out"] += 1
+    return counts
+
+
+# --- refunds --------------------------------------------------------------------------------
+
+
+class PaymentNotRefundable(Conflict):
+    code = "payment_not_refundable"
+    message = "Only a settled payment can be refunded."
+
+
+class RefundInProgress(Conflict):
+    code = "refund_in_progress"
+    message = "This payment already has a refund in progress or done."
+
+
+class RefundNotSupported(Unprocessable):
+    code = "refund_not_supported"
+    message = "The rail this payment settled on does not support refunds."
+
+
+@transaction.atomic
+def payment_refund(*, payment: OrchestrationPayment, actor: Any, reason: str) -> PaymentRefund:
+    """Ask the rail that settled ``payment`` to refund it in full (a person's or system's action).
+
+    The refund is written with an outbox row and sent after commit, with its id as the
+    provider's idempotency key; providers settle refunds asynchronously, so the payment
+    stays ``succeeded`` until the rail confirms (polled), then becomes ``refunded`` and
+    ``payment_refunded`` is broadcast. Raises 409 ``payment_not_refundable`` (not
+    settled), 409 ``refund_in_progress``, 422 ``refund_not_supported`` (e.g. USDC).
+    """
+    locked = _locked(payment.pk)
+    if locked.status != PaymentStatus.SUCCEEDED:
+        raise PaymentNotRefundable(extra={"status": locked.status})
+    if locked.refunds.exclude(status=RefundStatus.FAILED).exists():
+        raise RefundInProgress()
+    attempt = (
+        locked.rail_attempts.filter(status="succeeded", rail=locked.selected_rail).order_by("-number").first()
+    )
+    if attempt is None:
+        raise PaymentNotRefundable("No settled rail attempt to refund.", extra={"status": locked.status})
+    caps = rail_catalog().rails.get(attempt.rail)
+    if caps is None or not caps.supports_refund:
+        raise RefundNotSupported(extra={"rail": attempt.rail})
+    refund = PaymentRefund.objects.create(
+        payment=locked,
+        attempt=attempt,
+        rail=attempt.rail,
+        amount=locked.amount,
+        reason=reason[:500],
+        requested_by=actor_label(actor),
+    )
+    message = OutboxMessage.objects.create(
+        kind="refund", payment=locked, refund=refund, available_at=timezone.now()
+    )
+    _outbox_kick(message.pk)
+    _audit(
+        "payments.payment_refund_requested",
+        actor=actor,
+        payment=locked,
+        before={"status": locked.status},
+        after={"refund": str(refund.pk), "amount": str(refund.amount.amount), "reason": reason},
+    )
+    logger.info(
+        "payment_refund_requested", payment_id=str(locked.pk), refund_id=str(refund.pk), rail=refund.rail
+    )
+    return refund
+
+
+def _outbox_refund(message: OutboxMessage) -> str:
+    """Send one refund to its rail (the caller holds the outbox row's lock)."""
+    refund_id = message.refund_id
+    refund = (
+        None
+        if refund_id is None
+        else PaymentRefund.objects.select_for_update(of=("self",))
+        .select_related("attempt")
+        .filter(pk=refund_id)
+        .first()
+    )
+    if refund is None or refund.status != RefundStatus.REQUESTED:
+        message.status, message.done_at, message.last_error = (
+            OutboxStatus.DONE,
+            timezone.now(),
+            "nothing to do",
+        )
+        message.save(update_fields=["status", "done_at", "last_error"])
+        return "stale"
+    message.tries += 1
+    try:
+        with transaction.atomic():
+            result = rail_adapter(refund.rail).refund(
+                external_id=refund.attempt.external_id,
+                amount=refund.amount.amount,
+                currency=refund.amount.currency.code,
+                idempotency_key=str(refund.pk),
+            )
+    except Exception as exc:
+        if not isinstance(exc, RailError):
+            logger.exception("outbox_refund_error", message_id=message.pk, refund_id=str(refund.pk))
+        if _outbox_try_failed(message, exc):
+            return "retry_scheduled"
+        if message.status == OutboxStatus.DEAD:
+            return "dead"  # the refund stays requested: retry it from the admin
+        _refund_finish(refund, status=RefundStatus.FAILED, failure_reason=_error_text(exc), source="system")
+        return "refund_failed"
+    message.status, message.done_at = OutboxStatus.DONE, timezone.now()
+    message.save(update_fields=["tries", "status", "done_at"])
+    refund.external_id = result.external_id
+    if result.status in (RefundStatus.SUCCEEDED, RefundStatus.FAILED):
+        refund.save(update_fields=["external_id", "updated_at"])
+        _refund_finish(refund, status=result.status, failure_reason=result.failure_reason, source=refund.rail)
+        return f"refund_{result.status}"
+    refund.status = RefundStatus.PENDING
+    refund.save(update_fields=["external_id", "status", "updated_at"])
+    _refund_poll_kick(refund.pk)
+    return "refund_pending"
+
+
+def _refund_poll_kick(refund_id: Any) -> None:
+    def _send() -> None:
+        from apps.payments.tasks import refund_poll
+
+        try:
+            refund_poll.apply_async(args=(str(refund_id),), countdown=conf.refund_poll_seconds())
+        except Exception:  # broker down: the poll_stale beat task checks pending refunds too
+            logger.exception("refund_poll_kick_failed", refund_id=str(refund_id))
+
+    transaction.on_commit(_send)
+
+
+def _refund_finish(refund: PaymentRefund, *, status: str, failure_reason: str, source: str) -> None:
+    """A final answer about a refund: the payment becomes refunded (or the failure is told)."""
+    refund.status, refund.failure_reason, refund.completed_at = status, failure_reason[:500], timezone.now()
+    refund.save(update_fields=["status", "failure_reason", "completed_at", "updated_at"])
+    payment = _locked(refund.payment_id)
+    data = {"refund_id": str(refund.pk), "external_refund_id": refund.external_id}
+    if status == RefundStatus.SUCCEEDED:
+        payment_transition(
+            payment=payment,
+            to_status=PaymentStatus.REFUNDED,
+            actor=source,
+            reason=f"refunded on {refund.rail}: {refund.reason}"[:500],
+            data={**data, "requested_by": refund.requested_by},
+        )
+        payment_event_emit(payment=payment, event="payment_refunded", extra=data)
+    else:
+        logger.warning("payment_refund_failed", payment_id=str(payment.pk), reason=failure_reason, **data)
+        payment_event_emit(
+            payment=payment, event="payment_refund_failed", extra={**data, "reason": failure_reason}
+        )
+
+
+@transaction.atomic
+def payment_refund_poll(*, refund_id: Any) -> str:
+    """Ask the rail about a pending refund and apply a final answer. Returns the refund's status."""
+    refund = PaymentRefund.objects.select_for_update(of=("self",)).filter(pk=refund_id).first()
+    if refund is None:
+        return "unknown"
+    if refund.status != RefundStatus.PENDING:
+        return str(refund.status)
+    try:
+        result = rail_adapter(refund.rail).refund_status(external_refund_id=refund.external_id)
+    except RailError as exc:
+        logger.warning("refund_poll_failed", refund_id=str(refund.pk), error=str(exc))
+        return RefundStatus.PENDING
+    if result.status not in (RefundStatus.SUCCEEDED, RefundStatus.FAILED):
+        return RefundStatus.PENDING
+    _refund_finish(refund, status=result.status, failure_reason=result.failure_reason, source="poll")
+    return result.status
+
+
+def payment_refunds_poll(*, limit: int = 200) -> dict[str, int]:
+    """Backstop: poll every pending refund (the per-refund poll task may have been lost)."""
+    counts = {"polled": 0, "settled": 0}
+    ids = list(
+        PaymentRefund.objects.filter(status=RefundStatus.PENDING)
+        .order_by("updated_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for refund_id in ids:
+        counts["polled"] += 1
+        if payment_refund_poll(refund_id=refund_id) != RefundStatus.PENDING:
+            counts["settled"] += 1
     return counts

@@ -45,6 +45,19 @@ def poll_stale() -> dict[str, int]:
     return services.payments_poll_stale()
 
 
+@shared_task(name="payments.refund_poll", bind=True, max_retries=8)
+def refund_poll(self: Any, refund_id: str) -> str:
+    status = services.payment_refund_poll(refund_id=refund_id)
+    if status == "pending" and not self.request.is_eager:  # eagerly, the beat backstop polls later
+        raise self.retry(countdown=min(300, 5 * 2**self.request.retries))
+    return status
+
+
+@shared_task(name="payments.refunds_poll")
+def refunds_poll() -> dict[str, int]:
+    return services.payment_refunds_poll()
+
+
 @shared_task(name="payments.rail_health_refresh")
 def rail_health_refresh() -> list[dict[str, Any]]:
     from apps.payments.health import rail_health_refresh as refresh

@@ -98,3 +98,26 @@ def test_dead_outbox_rows_are_listed_and_retried_from_the_admin(rails, staff, or
     assert OutboxMessage.objects.filter(payment=payment, status="pending").count() == 1
     again = staff.post(url, {"action": "retry_dead", "_selected_action": [str(message.pk)]}, follow=True)
     assert "Only dead messages can be retried." in again.content.decode()
+
+
+def test_staff_refund_a_settled_payment_from_the_admin(
+    rails, staff, organization, user, django_capture_on_commit_callbacks
+):
+    from apps.payments.models import PaymentRefund
+
+    # given a settled payment
+    with django_capture_on_commit_callbacks(execute=True):
+        payment = services.payment_orchestrate(organization=organization, actor=user, request=make_request())
+    url = "/admin/payments/orchestrationpayment/"
+    # when staff run the refund action (the rail is asked after commit)
+    with django_capture_on_commit_callbacks(execute=True):
+        resp = staff.post(
+            url, {"action": "refund_selected", "_selected_action": [str(payment.pk)]}, follow=True
+        )
+    # then the service refunded it and the detail page shows the refund
+    assert "Refund requested: 1 payment(s)." in resp.content.decode()
+    payment.refresh_from_db()
+    refund = PaymentRefund.objects.get(payment=payment)
+    assert payment.status == PaymentStatus.REFUNDED and refund.requested_by.startswith("user:")
+    detail = staff.get(f"{url}{payment.pk}/change/").content.decode()
+    assert refund.external_id in detail and "refunded by staff" in detail

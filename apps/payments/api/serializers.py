@@ -5,7 +5,13 @@ from decimal import Decimal
 from rest_framework import serializers
 
 from apps.core.fastserializers import FastRepresentationMixin
-from apps.payments.models import OrchestrationPayment, PaymentAttempt, PaymentEvent, PaymentRailStatus
+from apps.payments.models import (
+    OrchestrationPayment,
+    PaymentAttempt,
+    PaymentEvent,
+    PaymentRailStatus,
+    PaymentRefund,
+)
 from apps.payments.types import PaymentRequest
 
 
@@ -187,13 +193,38 @@ class PaymentAttemptSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class PaymentRefundSerializer(serializers.ModelSerializer):
+    # a plain string, so the schema's payment status enum keeps its name
+    status = serializers.CharField(read_only=True, help_text="requested, pending, succeeded or failed")
+    amount = serializers.DecimalField(max_digits=19, decimal_places=4, source="amount.amount")
+    currency = serializers.CharField(source="amount_currency")
+
+    class Meta:
+        model = PaymentRefund
+        fields = (
+            "id",
+            "status",
+            "amount",
+            "currency",
+            "rail",
+            "reason",
+            "requested_by",
+            "external_id",
+            "failure_reason",
+            "created_at",
+            "completed_at",
+        )
+        read_only_fields = fields
+
+
 class PaymentDetailSerializer(PaymentSerializer):
     events = PaymentEventSerializer(many=True, read_only=True)
     rail_attempts = PaymentAttemptSerializer(many=True, read_only=True)
+    refunds = PaymentRefundSerializer(many=True, read_only=True)
     metadata = serializers.JSONField(read_only=True)
 
     class Meta(PaymentSerializer.Meta):
-        fields = (*PaymentSerializer.Meta.fields, "metadata", "events", "rail_attempts")  # type: ignore[assignment]
+        fields = (*PaymentSerializer.Meta.fields, "metadata", "events", "rail_attempts", "refunds")  # type: ignore[assignment]
         read_only_fields = fields  # type: ignore[assignment]
 
 

@@ -14,6 +14,7 @@ urlpatterns = [
     ),
     path("payments/<uuid:payment_id>/fallback", views.PaymentFallbackView.as_view(), name="payment-fallback"),
     path("payments/<uuid:payment_id>/cancel", views.PaymentCancelView.as_view(), name="payment-cancel"),
+    path("payments/<uuid:payment_id>/refund", views.PaymentRefundView.as_view(), name="payment-refund"),
     path("rails", views.RailListView.as_view(), name="rail-list"),
     path("rails/<str:name>/capabilities", views.RailCapabilitiesView.as_view(), name="rail-capabilities"),
     path("rails/<str:name>/status", views.RailStatusView.as_view(), name="rail-status"),

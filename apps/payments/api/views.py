@@ -150,6 +150,7 @@ class _PaymentActionView(IdempotentAPIMixin, APIView):
     required_scope = "payments:write"
     allowed_roles = PAYING_ROLES
     default_reason = ""
+    success_status: int = status.HTTP_200_OK
 
     def act(self, *, payment: OrchestrationPayment, actor: Any, reason: str) -> None:
         raise NotImplementedError
@@ -163,7 +164,9 @@ class _PaymentActionView(IdempotentAPIMixin, APIView):
             actor=request_actor(request),
             reason=body.validated_data["reason"] or self.default_reason,
         )
-        return Response(PaymentDetailSerializer(_payment_or_404(request, payment_id)).data)
+        return Response(
+            PaymentDetailSerializer(_payment_or_404(request, payment_id)).data, status=self.success_status
+        )
 
 
 @extend_schema_view(
@@ -194,6 +197,28 @@ class PaymentCancelView(_PaymentActionView):
 
     def act(self, *, payment: OrchestrationPayment, actor: Any, reason: str) -> None:
         services.payment_cancel(payment=payment, actor=actor, reason=reason)
+
+
+@extend_schema_view(
+    post=extend_schema(
+        request=ReasonSerializer,
+        responses={202: PaymentDetailSerializer},
+        parameters=[IDEMPOTENCY_HEADER],
+        summary="Refund a settled payment in full",
+        description=(
+            "Accepted (202): the refund is sent to the rail after commit and listed in `refunds` "
+            "(requested → pending → succeeded | failed); the payment becomes `refunded` and "
+            "`payment_refunded` is broadcast when the rail confirms. 409 `payment_not_refundable`, "
+            "409 `refund_in_progress`, 422 `refund_not_supported`."
+        ),
+    )
+)
+class PaymentRefundView(_PaymentActionView):
+    default_reason = "refunded"
+    success_status = status.HTTP_202_ACCEPTED
+
+    def act(self, *, payment: OrchestrationPayment, actor: Any, reason: str) -> None:
+        services.payment_refund(payment=payment, actor=actor, reason=reason)
 
 
 class RailListView(APIView):

@@ -141,6 +141,15 @@ class StatusResult:
 
 
 @dataclass(frozen=True)
+class RefundResult:
+    """The rail's answer about a refund; ``pending`` ones are polled until final."""
+
+    external_id: str
+    status: str  # pending | succeeded | failed
+    failure_reason: str = ""
+
+
+@dataclass(frozen=True)
 class RailWebhook:
     """A provider callback, parsed: which attempt it is about and what happened."""
 
@@ -268,7 +277,13 @@ class RailAdapter(ABC):
     def cancel(self, *, external_id: str) -> bool: ...
 
     @abstractmethod
-    def refund(self, *, external_id: str, amount: Decimal | None = None) -> str: ...
+    def refund(
+        self, *, external_id: str, amount: Decimal, currency: str, idempotency_key: str
+    ) -> RefundResult:
+        """Refund ``amount`` of the settled provider payment ``external_id``, exactly once per key."""
+
+    @abstractmethod
+    def refund_status(self, *, external_refund_id: str) -> RefundResult: ...
 
     @abstractmethod
     def health(self) -> bool: ...

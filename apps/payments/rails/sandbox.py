@@ -25,8 +25,10 @@ from apps.payments import conf
 from apps.payments.rails.base import (
     InitiateResult,
     RailAdapter,
+    RailError,
     RailUnavailable,
     RailWebhook,
+    RefundResult,
     StatusResult,
     hmac_signature_header,
     hmac_signature_verify,
@@ -104,6 +106,53 @@ class SandboxClient:
     def created_count(self) -> int:
         return int(cache.get(self._key("created")) or 0)
 
+    def create_refund(
+        self,
+        *,
+        idempotency_key: str,
+        external_id: str,
+        amount: Decimal,
+        currency: str,
+        latency_seconds: float,
+    ) -> dict[str, Any]:
+        """Refund a settled payment (or, for a known idempotency key, return that refund).
+
+        Like most providers' refunds it is accepted as ``pending`` and completes later
+        (after ``latency_seconds``); the status is then read with ``get_refund``.
+        """
+        refund_id = f"re_{uuid.uuid4().hex[:24]}"
+        if not cache.add(self._key("refund-idem", idempotency_key), refund_id, timeout=_TTL):
+            existing = cache.get(
+                self._key("refund", str(cache.get(self._key("refund-idem", idempotency_key))))
+            )
+            if existing is not None:
+                return existing
+        payment = self.get_payment(external_id)
+        if payment is None or payment["status"] != "succeeded":
+            cache.delete(self._key("refund-idem", idempotency_key))
+            raise RailError("Only settled payments can be refunded.")
+        state = {
+            "id": refund_id,
+            "payment_id": external_id,
+            "amount": str(amount),
+            "currency": currency,
+            "status": "pending",
+            "settle_at": time.time() + latency_seconds,
+        }
+        cache.set(self._key("refund", refund_id), state, timeout=_TTL)
+        return state
+
+    def get_refund(self, refund_id: str) -> dict[str, Any] | None:
+        state = cache.get(self._key("refund", refund_id))
+        if state is not None and state["status"] == "pending" and time.time() >= state["settle_at"]:
+            state["status"] = "succeeded"
+            cache.set(self._key("refund", refund_id), state, timeout=_TTL)
+            payment = self.get_payment(state["payment_id"])
+            if payment is not None:
+                payment["status"] = "refunded"
+                self.save_payment(payment)
+        return state
+
     def cancel_payment(self, external_id: str) -> bool:
         state = self.get_payment(external_id)
         if state is None or state["status"] != "processing":
@@ -174,13 +223,32 @@ class SandboxRailAdapter(RailAdapter):
     def cancel(self, *, external_id: str) -> bool:
         return self.client.cancel_payment(external_id)
 
-    def refund(self, *, external_id: str, amount: Decimal | None = None) -> str:
-        state = self.client.get_payment(external_id)
-        if state is None or state["status"] != "succeeded":
-            raise RailUnavailable("Only settled payments can be refunded.")
-        state["status"] = "refunded"
-        self.client.save_payment(state)
-        return f"re_{external_id}"
+    def refund(
+        self, *, external_id: str, amount: Decimal, currency: str, idempotency_key: str
+    ) -> RefundResult:
+        if not self.caps.supports_refund:
+            raise RailError(f"{self.caps.display_name} does not refund payments.")
+        if not self.caps.sandbox_available:
+            raise RailUnavailable(f"{self.caps.display_name} sandbox is unavailable.")
+        latency = conf.sandbox_latency_override()
+        state = self.client.create_refund(
+            idempotency_key=idempotency_key,
+            external_id=external_id,
+            amount=amount,
+            currency=currency,
+            latency_seconds=self.caps.sandbox_latency_seconds if latency is None else latency,
+        )
+        return RefundResult(external_id=state["id"], status=state["status"])
+
+    def refund_status(self, *, external_refund_id: str) -> RefundResult:
+        if not self.caps.sandbox_available:
+            raise RailUnavailable(f"{self.caps.display_name} sandbox is unavailable.")
+        state = self.client.get_refund(external_refund_id)
+        if state is None:
+            return RefundResult(
+                external_id=external_refund_id, status="failed", failure_reason="unknown_refund"
+            )
+        return RefundResult(external_id=external_refund_id, status=state["status"])
 
     def health(self) -> bool:
         return self.caps.sandbox_available
