@@ -51,7 +51,14 @@ MAX_TEXT_LENGTH = 2000
 # A visitor typing faster than this is a script; the chat answers with an error frame.
 WEBCHAT_RATE = (20, 10.0)  # messages per seconds
 WEBCHAT_FORWARDED_EVENTS = frozenset(
-    {"reply", "payment_initiated", "payment_completed", "payment_failed", "payment_on_hold"}
+    {
+        "reply",
+        "payment_initiated",
+        "payment_completed",
+        "payment_failed",
+        "payment_on_hold",
+        "payment_blocked",
+    }
 )
 HISTORY_LIMIT = 100
 

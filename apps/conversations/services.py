@@ -653,11 +653,13 @@ def _platform_send(outbound: OutboundMessage, reply: Reply, creds: dict[str, str
         return ids[0] if ids else ""
     if outbound.channel == Channel.SLACK:
         from apps.conversations.platforms.slack.client import SlackClient
-        from apps.conversations.platforms.slack.render import qr_public_url, slack_blocks
+        from apps.conversations.platforms.slack.render import qr_public_url, slack_blocks, slack_text
 
         slack = SlackClient(bot_token=creds["bot_token"], base_url=conf.slack_api_base())
         blocks = slack_blocks(reply, qr_url=qr_public_url(str(outbound.pk)) if reply.qr else "")
-        return slack.post(channel=outbound.recipient, text=reply.text, blocks=blocks, update_ts=replaced)
+        return slack.post(
+            channel=outbound.recipient, text=slack_text(reply), blocks=blocks, update_ts=replaced
+        )
     if outbound.channel == Channel.TELEGRAM:
         from apps.conversations.platforms.telegram.client import TelegramClient
         from apps.conversations.platforms.telegram.render import telegram_calls
@@ -824,8 +826,9 @@ def conversation_payment_notify(*, payment_id: Any, event: str, detail: str = ""
     """Tell the payment's conversation about a payment event (once per event and status).
 
     Called by payments after commit for payment_initiated (with the PIX QR code),
-    payment_completed ("payment received"), payment_failed, payment_fallback and
-    payment_on_hold; compliance for compliance_info_requested (``detail``: the reviewer's
+    payment_completed ("payment received"), payment_failed, payment_fallback,
+    payment_on_hold and payment_blocked (compliance blocked it: a reviewer rejected it or
+    the screening did); compliance for compliance_info_requested (``detail``: the reviewer's
     question); flows that created the payment update their state.
     """
     from apps.conversations.flows.engine import conversation_language, payment_dispatch
@@ -837,6 +840,10 @@ def conversation_payment_notify(*, payment_id: Any, event: str, detail: str = ""
         raise NotFound(f"Payment {payment_id} not found.", code="payment_not_found")
     if payment.conversation_id is None:
         return
+    if event == "payment_failed" and payment.status == "blocked":
+        # a compliance block announced as a failure (payments before payment_blocked existed):
+        # the payer hears "blocked", and only once if both events arrive
+        event = "payment_blocked"
     with transaction.atomic():
         conversation = (
             Conversation.objects.select_for_update(of=("self",))

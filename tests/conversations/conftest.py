@@ -380,3 +380,23 @@ def sandbox(settings: Any) -> Iterator[None]:
     yield
     registry._catalog = None
     fx.fx_table_reset()
+
+
+@pytest.fixture
+def visitor_says(django_capture_on_commit_callbacks: Any) -> Any:
+    """``say(organization, session_id, text)``: a web chat visitor's message, processed after commit
+    (the intent engine and the flows run as the Celery task would)."""
+
+    def say(organization: Any, session_id: str, text: str) -> Any:
+        from apps.conversations import services
+
+        with django_capture_on_commit_callbacks(execute=True):
+            return services.message_receive(
+                organization=organization,
+                platform="webchat",
+                external_conversation_id=session_id,
+                sender_id=session_id,
+                text=text,
+            )
+
+    return say

@@ -58,6 +58,16 @@ async def test_org_stream_relays_org_events_after_commit(member: Any) -> None:
         }
 
 
+async def test_payment_blocked_reaches_the_live_feed(member: Any) -> None:
+    org, _, token = member
+    async with ws_open(f"/api/v1/stream?token={token}") as ws:
+        await ws.receive_json_from(timeout=5)
+        blocked = {"payment_id": "p2", "status": "blocked", "reason": "blocked_by_compliance"}
+        await sync_to_async(publish)(event_type="payment_blocked", data=blocked, groups=[org_group(org.pk)])
+        event = await ws.receive_json_from(timeout=5)
+    assert event == {"type": "payment_blocked", "data": blocked}
+
+
 async def test_org_stream_does_not_leak_other_organisations(member: Any) -> None:
     org, _, token = member
     other = await acreate(OrganizationFactory)

@@ -4,13 +4,12 @@ with its signed settlement webhook) and compliance: "pay ana R$ 30 via pix" → 
 
 from __future__ import annotations
 
-from apps.conversations import services
 from apps.conversations.models import Conversation, FlowRun, OutboundMessage
 from apps.conversations.platforms.base import Reply
 
 
 def test_webchat_pix_payment_from_first_message_to_payment_received(
-    organization, sandbox, platform_settings, monkeypatch, django_capture_on_commit_callbacks
+    organization, sandbox, platform_settings, monkeypatch, visitor_says
 ):
     published: list[tuple[list[str], dict]] = []
     monkeypatch.setattr("apps.core.events._send", lambda groups, message: published.append((groups, message)))
@@ -18,14 +17,7 @@ def test_webchat_pix_payment_from_first_message_to_payment_received(
     organization.save(update_fields=["default_language"])
 
     def say(text: str) -> None:
-        with django_capture_on_commit_callbacks(execute=True):
-            services.message_receive(
-                organization=organization,
-                platform="webchat",
-                external_conversation_id="visitor-9",
-                sender_id="visitor-9",
-                text=text,
-            )
+        visitor_says(organization, "visitor-9", text)
 
     def last_reply() -> Reply:
         outbound = OutboundMessage.objects.filter(conversation__external_conversation_id="visitor-9")

@@ -304,3 +304,25 @@ async def test_another_organisations_session_is_a_different_conversation() -> No
     async with ws_open(f"/ws/chat/shop-b/{SESSION}") as chat:
         history = await chat.receive_json_from(timeout=5)
     assert history["data"] == {"conversation_id": None, "messages": []}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_blocked_payment_reaches_the_visitor() -> None:
+    # given a visitor whose payment compliance blocks
+    org = await acreate(OrganizationFactory, slug="shop")
+    conversation = await acreate(
+        ConversationFactory, organization=org, platform="webchat", external_conversation_id=SESSION
+    )
+    async with ws_open(f"/ws/chat/shop/{SESSION}") as chat:
+        await chat.receive_json_from(timeout=5)  # history
+        # when payments announces the block (same shape as payment_failed)
+        data = {"payment_id": "p-1", "status": "blocked", "rail": "pix", "reason": "blocked_by_compliance"}
+        await sync_to_async(publish)(
+            event_type="payment_blocked",
+            data={**data, "conversation_id": str(conversation.pk)},
+            groups=[f"org.{org.pk}", conversation_group(conversation.pk)],
+        )
+        frame = await chat.receive_json_from(timeout=5)
+    # then the page gets it (it shows "Payment blocked")
+    assert frame["type"] == "payment_blocked" and frame["data"]["reason"] == "blocked_by_compliance"

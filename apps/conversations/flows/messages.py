@@ -103,9 +103,11 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "es": "El pago de {amount} está en revisión de cumplimiento. Te aviso cuando se decida.",
     },
     "payment_blocked": {
-        "en": "The payment of {amount} was blocked by compliance.",
-        "pt": "O pagamento de {amount} foi bloqueado pelo compliance.",
-        "es": "El pago de {amount} fue bloqueado por cumplimiento.",
+        "en": "The payment of {amount} to {payee} was blocked by our compliance checks. Nothing was paid.",
+        "pt": "O pagamento de {amount} para {payee} foi bloqueado pela nossa verificação de compliance. "
+        "Nada foi pago.",
+        "es": "El pago de {amount} a {payee} fue bloqueado por nuestros controles de cumplimiento. "
+        "No se pagó nada.",
     },
     "compliance_info_requested": {
         "en": "Before the payment of {amount} can go, our compliance team asks: {question} Just reply here.",

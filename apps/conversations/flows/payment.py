@@ -152,7 +152,7 @@ def payment_event_reply(
     if event == "payment_on_hold":
         return Reply(text=t("payment_on_hold", language, amount=amount), metadata=meta)
     if event == "payment_blocked":
-        return Reply(text=t("payment_blocked", language, amount=amount), metadata=meta)
+        return Reply(text=t("payment_blocked", language, amount=amount, payee=payee), metadata=meta)
     if event == "compliance_info_requested" and detail:
         return Reply(
             text=t("compliance_info_requested", language, amount=amount, question=detail), metadata=meta

@@ -9,15 +9,27 @@ from django.conf import settings
 from apps.conversations.platforms.base import Reply
 
 
+def mrkdwn_escape(text: str) -> str:
+    """Slack's three control characters, escaped as its docs ask: a payee name or a reviewer's
+    question with ``<@U…>`` or ``<https://…|…>`` stays text, never a mention or a link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_text(reply: Reply) -> str:
+    """The message's ``text`` (notification and fallback; also parsed as mrkdwn)."""
+    return mrkdwn_escape(reply.text)
+
+
 def slack_blocks(reply: Reply, *, qr_url: str = "") -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": reply.text[:3000]}}
+        {"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn_escape(reply.text)[:3000]}}
     ]
     for i, o in enumerate(reply.options):
+        title, description = mrkdwn_escape(o.title), mrkdwn_escape(o.description)
         blocks.append(
             {
                 "type": "section",
-                "text": {"type": "mrkdwn", "text": f"*{o.title}*\n{o.description}"[:3000]},
+                "text": {"type": "mrkdwn", "text": f"*{title}*\n{description}"[:3000]},
                 "accessory": {
                     "type": "button",
                     "action_id": f"agentpay_option_{i}",

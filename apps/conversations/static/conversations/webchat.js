@@ -173,7 +173,8 @@
     payment_initiated: "Payment initiated",
     payment_completed: "Payment completed",
     payment_failed: "Payment failed",
-    payment_on_hold: "Payment under review"
+    payment_on_hold: "Payment under review",
+    payment_blocked: "Payment blocked"
   };
 
   function onFrame(frame) {
