@@ -101,6 +101,8 @@ if DATABASE_URL:
     DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 else:
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(SQLITE_PATH)}}
+    # A fresh clone has no var/ (it is git-ignored): SQLite cannot create its file without it.
+    SQLITE_PATH.parent.mkdir(parents=True, exist_ok=True)
 
 DB_ENGINE = DATABASES["default"]["ENGINE"]
 IS_POSTGRES = "postgresql" in DB_ENGINE
