@@ -45,7 +45,7 @@ class Settlement:
     business_days: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one instance per distinct cutoff (cached), hashed by identity
 class _Hours:
     tz: ZoneInfo
     days: frozenset[int]
@@ -88,7 +88,23 @@ def _parse(
     )
 
 
+_parsed: dict[int, tuple[dict[str, Any], _Hours]] = {}
+
+
 def hours_parse(cutoff: dict[str, Any]) -> _Hours:
+    """The parsed hours of a catalogue snapshot's ``cutoff`` dict (memoised per dict: routing
+    asks for them on every request)."""
+    hit = _parsed.get(id(cutoff))
+    if hit is not None and hit[0] is cutoff:
+        return hit[1]
+    hours = _hours_of(cutoff)
+    if len(_parsed) > 256:  # catalogue reloads bring new dicts; keep this bounded
+        _parsed.clear()
+    _parsed[id(cutoff)] = (cutoff, hours)  # holding the dict keeps its id from being reused
+    return hours
+
+
+def _hours_of(cutoff: dict[str, Any]) -> _Hours:
     return _parse(
         str(cutoff.get("tz") or "UTC"),
         tuple(int(d) for d in cutoff.get("days") or ()),
@@ -129,6 +145,30 @@ def _easter_sunday(year: int) -> date:
     return date(year, month, day + 1)
 
 
+_BEFORE_OPENING, _OPEN, _AFTER_CUTOFF = 0, 1, 2
+
+
+@lru_cache(maxsize=4096)
+def _plan(
+    hours: _Hours, day: date, phase: int, settle_days: int
+) -> tuple[date, bool, date | None, int | None]:
+    """For an order on local ``day`` in ``phase``: the day it is accepted, whether at the
+    opening, and (for rails counted in days) the arrival day and business days from ``day``."""
+    if hours.operating(day) and phase != _AFTER_CUTOFF:
+        accept_day, at_opening = day, phase == _BEFORE_OPENING
+    else:
+        accept_day, at_opening = hours.next_operating(day), True
+    if not settle_days:
+        return accept_day, at_opening, None, None
+    arrival = accept_day
+    for _ in range(settle_days):
+        arrival = hours.next_operating(arrival)
+    business_days = sum(
+        1 for n in range(1, (arrival - day).days + 1) if hours.operating(day + timedelta(days=n))
+    )
+    return accept_day, at_opening, arrival, business_days
+
+
 def settlement_estimate(caps: RailCapabilities, now: datetime) -> Settlement:
     """When a payment submitted on ``caps`` at ``now`` (timezone-aware) reaches the payee."""
     if now.tzinfo is None:
@@ -138,24 +178,19 @@ def settlement_estimate(caps: RailCapabilities, now: datetime) -> Settlement:
         return Settlement(eta_seconds=seconds, settles_at=now + timedelta(seconds=seconds))
     hours = hours_parse(caps.cutoff)
     local = now.astimezone(hours.tz)
-    day = local.date()
-    if hours.operating(day) and (hours.end is None or local.time() < hours.end):
-        accepted = max(local, datetime.combine(day, hours.start, tzinfo=hours.tz))
+    clock = local.time()
+    if clock < hours.start:
+        phase = _BEFORE_OPENING
+    elif hours.end is not None and clock >= hours.end:
+        phase = _AFTER_CUTOFF
     else:
-        day = hours.next_operating(day)
-        accepted = datetime.combine(day, hours.start, tzinfo=hours.tz)
-    business_days: int | None = None
-    if seconds < _DAY:
+        phase = _OPEN
+    settle_days = math.ceil(seconds / _DAY) if seconds >= _DAY else 0
+    accept_day, at_opening, arrival, business_days = _plan(hours, local.date(), phase, settle_days)
+    accepted = datetime.combine(accept_day, hours.start, tzinfo=hours.tz) if at_opening else local
+    if arrival is None:
         settles_at = accepted + timedelta(seconds=seconds)
     else:
-        arrival = day
-        for _ in range(math.ceil(seconds / _DAY)):
-            arrival = hours.next_operating(arrival)
         settles_at = datetime.combine(arrival, accepted.time(), tzinfo=hours.tz)
-        business_days = sum(
-            1
-            for n in range(1, (arrival - local.date()).days + 1)
-            if hours.operating(local.date() + timedelta(days=n))
-        )
     eta = max(0, math.ceil((settles_at - now).total_seconds()))
     return Settlement(eta_seconds=eta, settles_at=settles_at, business_days=business_days)
