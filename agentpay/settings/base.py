@@ -69,7 +69,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django_structlog.middlewares.RequestMiddleware",
+    "apps.core.middleware.RequestLogMiddleware",
     "apps.core.middleware.LogContextMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]

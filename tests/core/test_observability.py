@@ -127,3 +127,29 @@ def test_request_logs_carry_request_id_user_and_organization(auth_client, organi
     assert finished[-1]["organization_id"] == str(organization.pk)
     assert finished[-1]["request_id"]
     assert finished[-1]["user_id"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("num_proxies", "expected"),
+    [(0, "10.0.0.7"), (1, "203.0.113.9")],
+)
+def test_request_logs_name_the_ip_the_rate_limits_count(auth_client, capsys, settings, num_proxies, expected):
+    import json
+    import logging.config
+
+    from agentpay.logging import configure_structlog
+
+    # given a client that claims an address in X-Forwarded-For
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": num_proxies}
+    logging.config.dictConfig(configure_structlog(level="INFO", fmt="json"))
+    try:
+        auth_client.get(
+            "/api/v1/me", REMOTE_ADDR="10.0.0.7", HTTP_X_FORWARDED_FOR="198.51.100.1, 203.0.113.9"
+        )
+        lines = [json.loads(x) for x in capsys.readouterr().err.splitlines() if x.startswith("{")]
+    finally:
+        logging.config.dictConfig(settings.LOGGING)
+    finished = [x for x in lines if x.get("event") == "request_finished"]
+    # then without trusted proxies the header is ignored; with one, its last hop is the client
+    assert finished[-1]["ip"] == expected
