@@ -44,3 +44,12 @@ class OutboundStatus(models.TextChoices):
     DELIVERED = "delivered", "Delivered"
     READ = "read", "Read"
     FAILED = "failed", "Failed"
+
+
+class ConversationStatus(models.TextChoices):
+    """Derived, not stored: a flow waits for someone's answer, a message came in the last 24 hours,
+    or neither."""
+
+    PENDING = "pending", "Waiting for an answer"
+    ACTIVE = "active", "Active (a message in the last 24 hours)"
+    IDLE = "idle", "Idle"

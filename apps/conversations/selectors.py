@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -12,10 +13,18 @@ from django.core.cache import cache, caches
 from django.core.cache.backends.dummy import DummyCache
 from django.core.cache.backends.locmem import LocMemCache
 from django.db import router, transaction
-from django.db.models import QuerySet
+from django.db.models import Case, CharField, Exists, OuterRef, Prefetch, QuerySet, Value, When
+from django.utils import timezone
 
 from apps.conversations import conf
-from apps.conversations.models import Conversation, FlowRun, OutboundMessage, PlatformAccount
+from apps.conversations.choices import ConversationStatus
+from apps.conversations.models import (
+    Conversation,
+    ConversationMessage,
+    FlowRun,
+    OutboundMessage,
+    PlatformAccount,
+)
 from apps.conversations.platforms.crypto import secret_hash
 from apps.core.models import Organization
 
@@ -190,8 +199,57 @@ def conversation_account(conversation: Conversation) -> PlatformAccount | None:
     ).first()
 
 
-def conversation_list(*, organization: Organization) -> QuerySet[Conversation]:
-    return Conversation.objects.filter(organization=organization).order_by("-last_message_at")
+# A conversation is "active" with a message this recent (the conversation_active_count gauge's window).
+ACTIVE_WINDOW = timedelta(hours=24)
+
+
+def conversation_list(
+    *, organization: Organization, filters: dict[str, Any] | None = None
+) -> QuerySet[Conversation]:
+    """The organisation's conversations with their derived ``status`` (``ConversationStatus``) and
+    ``active_flow_runs`` (the one run holding the conversation's lock, if any)."""
+    from apps.conversations.filters import ConversationFilter
+
+    pending = FlowRun.objects.filter(conversation=OuterRef("pk"), is_active=True)
+    qs = (
+        Conversation.objects.filter(organization=organization)
+        .annotate(
+            status=Case(
+                When(Exists(pending), then=Value(ConversationStatus.PENDING)),
+                When(
+                    last_message_at__gte=timezone.now() - ACTIVE_WINDOW, then=Value(ConversationStatus.ACTIVE)
+                ),
+                default=Value(ConversationStatus.IDLE),
+                output_field=CharField(),
+            )
+        )
+        .prefetch_related(
+            Prefetch("flow_runs", queryset=FlowRun.objects.filter(is_active=True), to_attr="active_flow_runs")
+        )
+    )
+    if not filters:  # the API's filter backend applies the query string itself
+        return qs
+    return ConversationFilter(filters, queryset=qs).qs
+
+
+def conversation_get(*, organization: Organization, conversation_id: Any) -> Conversation | None:
+    return conversation_list(organization=organization).filter(pk=conversation_id).first()
+
+
+def conversation_messages(*, conversation: Conversation) -> QuerySet[ConversationMessage]:
+    """Every message of the conversation, both directions (the API pages them newest first)."""
+    return ConversationMessage.objects.filter(conversation=conversation)
+
+
+def outbound_by_id(ids: list[str]) -> dict[str, OutboundMessage]:
+    """The replies behind outbound messages (``ConversationMessage.raw["outbound_id"]``), in one query."""
+    valid = []
+    for value in ids:
+        try:
+            valid.append(uuid.UUID(str(value)))
+        except ValueError:
+            continue
+    return {str(o.pk): o for o in OutboundMessage.objects.filter(pk__in=valid)}
 
 
 def flow_runs_due(*, now: Any, limit: int = 500) -> list[tuple[Any, Any]]:

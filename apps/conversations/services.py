@@ -581,6 +581,35 @@ def reply_send(
     ``replaces`` (an OutboundMessage or its id) asks platforms that can to update that
     message in place (Slack ``chat.update``, Telegram ``editMessageText``, web chat).
     """
+    outbound, _ = _reply_record(conversation=conversation, reply=reply, flow_run=flow_run, replaces=replaces)
+    return outbound
+
+
+@transaction.atomic
+def conversation_message_send(*, conversation: Conversation, text: str, actor: Any) -> ConversationMessage:
+    """A message a person or an integration writes to the conversation (``POST …/messages``): sent
+    through the platform like AgentPay's own replies (or to the local outbox), after commit.
+
+    Returns the stored outbound message; who wrote it is kept as ``raw["sent_by"]``.
+    """
+    from apps.core.authentication import ApiKeyPrincipal
+
+    sent_by = str(actor.pk) if isinstance(actor, ApiKeyPrincipal) else f"user:{getattr(actor, 'pk', '')}"
+    _, message = _reply_record(
+        conversation=conversation, reply=Reply(text=text, metadata={"sent_by": sent_by}), sent_by=sent_by
+    )
+    Conversation.objects.filter(pk=conversation.pk).update(last_message_at=timezone.now())
+    return message
+
+
+def _reply_record(
+    *,
+    conversation: Conversation,
+    reply: Reply,
+    flow_run: FlowRun | None = None,
+    replaces: Any = None,
+    sent_by: str = "",
+) -> tuple[OutboundMessage, ConversationMessage]:
     channel = reply_channel(conversation)
     replaces_id = getattr(replaces, "pk", replaces) or None
     done = channel not in EXTERNAL_CHANNELS
@@ -595,13 +624,17 @@ def reply_send(
         status=OutboundStatus.SENT if done else OutboundStatus.QUEUED,
         sent_at=timezone.now() if done else None,
     )
-    ConversationMessage.objects.create(
+    message = ConversationMessage.objects.create(
         conversation=conversation,
         direction=Direction.OUTBOUND,
         sender_id=AGENTPAY_SENDER,
         sender_name="AgentPay",
         message_text=reply.text,
-        raw={"outbound_id": str(outbound.pk), "reply": reply.to_dict()},
+        raw={
+            "outbound_id": str(outbound.pk),
+            "reply": reply.to_dict(),
+            **({"sent_by": sent_by} if sent_by else {}),
+        },
     )
     groups = [conversation_group(conversation.pk), org_group(conversation.organization_id)]
     event_publish(
@@ -629,7 +662,7 @@ def reply_send(
     if not done:
         outbound_id = str(outbound.pk)
         transaction.on_commit(lambda: _task_send("outbound_deliver_task", outbound_id))
-    return outbound
+    return outbound, message
 
 
 def _platform_send(outbound: OutboundMessage, reply: Reply, creds: dict[str, str]) -> str:

@@ -1,6 +1,7 @@
-"""Webhook endpoints of WhatsApp, Slack and Telegram, and the QR image of a reply.
+"""Webhook endpoints of WhatsApp, Slack and Telegram, the QR image of a reply, and the REST API of
+conversations (``/api/v1/conversations``: list, detail, messages, send).
 
-Plain Django views (no DRF negotiation) because they sit on the hot path: verify
+The webhooks are plain Django views (no DRF negotiation) because they sit on the hot path: verify
 the request, store the raw event, answer 200. Processing runs in a Celery task.
 Errors use the AgentPay body ``{"code", "message", "errors"}``.
 
@@ -20,16 +21,30 @@ import structlog
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from apps.conversations import conf, selectors, services
+from apps.conversations.api.serializers import (
+    ConversationMessageSerializer,
+    ConversationSerializer,
+    MessageSendSerializer,
+)
 from apps.conversations.choices import Platform
-from apps.conversations.models import OutboundMessage, PlatformAccount
+from apps.conversations.filters import ConversationFilter, ConversationMessageFilter
+from apps.conversations.models import Conversation, ConversationMessage, OutboundMessage, PlatformAccount
 from apps.conversations.platforms.base import Reply, qr_png
 from apps.conversations.platforms.slack import webhooks as slack_hooks
 from apps.conversations.platforms.telegram import webhooks as telegram_hooks
 from apps.conversations.platforms.whatsapp import webhooks as whatsapp_hooks
-from apps.core.exceptions import error_body
+from apps.core.choices import Role
+from apps.core.exceptions import NotFound, error_body
 from apps.core.models import Organization
+from apps.core.tenancy import organization_required, request_actor
+from apps.payments.idempotency import IdempotentAPIMixin
 
 logger = structlog.get_logger(__name__)
 
@@ -182,3 +197,101 @@ def reply_qr_png(request: HttpRequest, outbound_id: str) -> HttpResponse:
     if not qr:
         return _error(404, "not_found", "No QR code for this reply.")
     return HttpResponse(qr_png(qr), content_type="image/png")
+
+
+# --- REST: conversations and their messages -------------------------------------
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Same key + same body replays the first answer (Idempotent-Replayed: true); "
+    "another body is 422 idempotency_key_reused.",
+)
+# Who may write to a customer in the organisation's name: not developers (their keys use scopes).
+SENDING_ROLES = (Role.OWNER, Role.FINANCE, Role.COMPLIANCE_REVIEWER)
+
+
+def _conversation_or_404(request: Request, conversation_id: Any) -> Any:
+    conversation = selectors.conversation_get(
+        organization=organization_required(request), conversation_id=conversation_id
+    )
+    if conversation is None:
+        raise NotFound("Conversation not found.", code="conversation_not_found")
+    return conversation
+
+
+class ConversationListView(generics.ListAPIView):
+    """``GET /api/v1/conversations``: the organisation's conversations, newest first (cursor)."""
+
+    serializer_class = ConversationSerializer
+    filterset_class = ConversationFilter
+    required_scope = "conversations"
+    read_scope_suffices = False  # chat texts, participants' names and numbers
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        if getattr(self, "swagger_fake_view", False):
+            return Conversation.objects.none()
+        return selectors.conversation_list(organization=organization_required(self.request))
+
+    @extend_schema(summary="Conversations of the organisation (filter by platform, status, dates)")
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class ConversationDetailView(APIView):
+    """``GET /api/v1/conversations/{id}``."""
+
+    required_scope = "conversations"
+    read_scope_suffices = False  # chat texts, participants' names and numbers
+
+    @extend_schema(responses=ConversationSerializer, summary="A conversation")
+    def get(self, request: Request, conversation_id: Any) -> Response:
+        return Response(ConversationSerializer(_conversation_or_404(request, conversation_id)).data)
+
+
+class ConversationMessagesView(IdempotentAPIMixin, generics.ListAPIView):
+    """``GET /api/v1/conversations/{id}/messages`` (newest first, cursor) and ``POST`` to send one
+    through the conversation's platform (or the local outbox)."""
+
+    serializer_class = ConversationMessageSerializer
+    filterset_class = ConversationMessageFilter
+    required_scope = "conversations"
+    read_scope_suffices = False  # chat texts, participants' names and numbers
+
+    @property
+    def allowed_roles(self) -> tuple[str, ...] | None:  # read by HasRole: only sending is restricted
+        return SENDING_ROLES if self.request.method == "POST" else None
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        if getattr(self, "swagger_fake_view", False):
+            return ConversationMessage.objects.none()
+        conversation = _conversation_or_404(self.request, self.kwargs["conversation_id"])
+        return selectors.conversation_messages(conversation=conversation)
+
+    def get_serializer(self, *args: Any, **kwargs: Any) -> Any:
+        rows = args[0] if args else kwargs.get("instance")
+        if rows is not None:  # one query for the deliveries of the page's outbound messages
+            messages = rows if isinstance(rows, list) else [rows]
+            ids = [str(m.raw["outbound_id"]) for m in messages if (m.raw or {}).get("outbound_id")]
+            kwargs["context"] = {**self.get_serializer_context(), "outbound": selectors.outbound_by_id(ids)}
+        return super().get_serializer(*args, **kwargs)
+
+    @extend_schema(summary="Messages of a conversation, both directions, newest first")
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        request=MessageSendSerializer,
+        responses={201: ConversationMessageSerializer},
+        parameters=[IDEMPOTENCY_HEADER],
+        summary="Send a message to the conversation through its platform (stored before the answer)",
+    )
+    def post(self, request: Request, conversation_id: Any) -> Response:
+        conversation = _conversation_or_404(request, conversation_id)
+        serializer = MessageSendSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        message = services.conversation_message_send(
+            conversation=conversation, text=serializer.validated_data["text"], actor=request_actor(request)
+        )
+        return Response(self.get_serializer(message).data, status=status.HTTP_201_CREATED)
