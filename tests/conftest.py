@@ -61,7 +61,9 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     seeded (rail catalogue, default rules and limits, role groups): put them back, so the
     next test in this worker sees the database ``migrate`` leaves."""
     yield
-    if not _is_transactional(item):
+    # After the session's last test pytest-django has dropped the test database: seeding now
+    # would write into the real database DATABASE_URL names (or fail when it doesn't exist).
+    if nextitem is None or not _is_transactional(item):
         return
     import importlib
 

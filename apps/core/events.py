@@ -28,6 +28,9 @@ EVENT_TYPES = (
     "payment_failed",
     "payment_fallback",
     "payment_on_hold",
+    "payment_blocked",
+    "payment_refunded",
+    "payment_refund_failed",
     "case_decided",
 )
 

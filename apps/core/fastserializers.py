@@ -26,8 +26,8 @@ from collections.abc import Callable
 from typing import Any
 
 from django.utils import timezone
+from rest_framework import ISO_8601, relations
 from rest_framework import fields as drf_fields
-from rest_framework import relations
 from rest_framework.fields import SkipField
 from rest_framework.relations import PKOnlyObject
 from rest_framework.settings import api_settings
@@ -57,7 +57,7 @@ def _converter(field: Any) -> tuple[Callable[[Any], Any] | None, bool]:
         return bool, False
     if (
         kind is drf_fields.DateTimeField
-        and getattr(field, "format", api_settings.DATETIME_FORMAT) == drf_fields.ISO_8601
+        and getattr(field, "format", api_settings.DATETIME_FORMAT) == ISO_8601
         and not hasattr(field, "timezone")
     ):
         return None, True

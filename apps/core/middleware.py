@@ -61,4 +61,4 @@ class RequestLogMiddleware(RequestMiddleware):
 
     @classmethod
     def bind_ip(cls, request: HttpRequest) -> None:
-        structlog.contextvars.bind_contextvars(ip=cls._ident.get_ident(request))
+        structlog.contextvars.bind_contextvars(ip=cls._ident.get_ident(request))  # type: ignore[arg-type]
