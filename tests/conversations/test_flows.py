@@ -302,3 +302,71 @@ def test_negotiation_offer_counter_accept_invoice(group, say, click, payments_do
     invoice_run = FlowRun.objects.get(conversation=group, kind="invoice")
     assert invoice_run.data["amount"] == "1200.00" and invoice_run.data["payer_id"] == "U0BOB"
     assert last(group).text.startswith("Invoice INV-") and "to Alice" in last(group).text
+
+
+def test_the_database_holds_at_most_one_active_flow_per_conversation(chat):
+    from django.db import IntegrityError, transaction
+
+    FlowRun.objects.create(conversation=chat, kind="direct_payment", state="awaiting_confirmation")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        FlowRun.objects.create(conversation=chat, kind="recurring", state="awaiting_confirmation")
+    # finished runs do not count
+    FlowRun.objects.create(conversation=chat, kind="inquiry", state="answered", is_active=False)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_requests_processed_at_once_start_one_flow_and_the_other_hears_busy(
+    organization, payments_double, platform_settings
+):
+    """Two workers analyse two messages of one conversation at the same time: the conversation's
+    row lock serialises them, so one flow starts and the other request is told to wait."""
+    import threading
+    import time
+
+    from django.db import connection, transaction
+
+    from apps.conversations.models import ConversationMessage
+
+    chat = english_conversation(organization, "webchat", "visitor-race", [("visitor-race", "Visitor")])
+    texts = ("pay ana R$ 30 via pix key ana@example.com", "pay rent 800 EUR to Lucia every month")
+    ids = [
+        ConversationMessage.objects.create(conversation=chat, sender_id="visitor-race", message_text=t).pk
+        for t in texts
+    ]
+    errors: list[BaseException] = []
+
+    def work(message_id: Any) -> None:
+        try:
+            services.message_process(message_id=message_id)
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(pk,)) for pk in ids]
+    # given both workers are made to wait at the conversation's lock together
+    with transaction.atomic():
+        Conversation.objects.select_for_update().get(pk=chat.pk)
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+                )
+                if cursor.fetchone()[0] >= 2:
+                    break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the workers never waited for the conversation's lock")
+    # when the lock is released, then they ran one after the other
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    runs = list(FlowRun.objects.filter(conversation=chat))
+    assert len(runs) == 1 and runs[0].is_active and runs[0].state == "awaiting_confirmation"
+    busy = [r.text for r in replies(chat) if "first (confirm or cancel it)" in r.text]
+    assert len(busy) == 1

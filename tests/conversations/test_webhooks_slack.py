@@ -289,3 +289,31 @@ def test_conversation_from_first_message_to_completed_payment(
     assert any("Payment received" in t for t in texts)
     assert FlowRun.objects.get().state == "completed"
     assert set(OutboundMessage.objects.values_list("status", flat=True)) == {"sent"}
+
+
+def test_an_edit_updates_the_pending_card_in_place(
+    account, slack_fake, intent_double, payments_double, django_capture_on_commit_callbacks
+):
+    intent_double.understand(
+        "pay <@U0BOB> $45 for lunch",
+        Intent("send_payment", amounts=[money("45", "USD")], parties=[Party("mention", "U0BOB")]),
+    )
+    intent_double.understand("make it $50", Intent("send_payment", amounts=[money("50", "USD")]))
+    client = Client()
+    with django_capture_on_commit_callbacks(execute=True):
+        post_json(client, event_callback(message_event("pay <@U0BOB> $45 for lunch", user="U0ALICE"), "Ev10"))
+        post_json(
+            client,
+            event_callback(message_event("make it $50", user="U0ALICE", ts="1355517524.000001"), "Ev11"),
+        )
+    # then the one card was rewritten with chat.update (same ts), not posted again
+    posts = [c for m, c in slack_fake.calls if m == "chat.postMessage"]
+    [update] = [c for m, c in slack_fake.calls if m == "chat.update"]
+    assert len(posts) == 1 and "$ 45.00" in posts[0]["text"]
+    assert update["ts"] == "1700000000.000001" and "$ 50.00" in update["text"]
+    actions = next(b for b in update["blocks"] if b["type"] == "actions")["elements"]
+    # and its Confirm pays the edited amount
+    with django_capture_on_commit_callbacks(execute=True):
+        post_action(client, block_actions(actions[0]["value"], user="U0ALICE", action_ts="2.1"))
+    [call] = payments_double.orchestrated
+    assert (call["request"].amount, call["request"].currency) == (50, "USD")

@@ -198,3 +198,50 @@ def test_conversation_from_first_message_to_completed_payment(
     texts = [json.loads(r.content)["text"] for r in calls(bot_api, "sendMessage")]
     assert any("Pagamento recebido" in t for t in texts)
     assert FlowRun.objects.get().state == "completed"
+
+
+def test_an_unanswered_card_expires_in_place_and_a_late_tap_pays_nothing(
+    account, bot_api, intent_double, payments_double, django_capture_on_commit_callbacks, settings
+):
+    from datetime import timedelta
+
+    import time_machine
+    from django.utils import timezone
+
+    from apps.conversations import services
+
+    settings.CONVERSATIONS_CONFIRMATION_TTL = 300
+    intent_double.understand(
+        "pague R$ 30 para a Ana via pix",
+        Intent(
+            "send_payment",
+            language="pt",
+            amounts=[money("30", "BRL")],
+            parties=[Party("name", "Ana"), Party("pix_key", "ana@example.com", valid=True, subkind="email")],
+            rail_hint="pix",
+        ),
+    )
+    client = Client()
+    with django_capture_on_commit_callbacks(execute=True):
+        post(client, message_update(40000, "pague R$ 30 para a Ana via pix"))
+    [card] = calls(bot_api, "sendMessage")
+    confirm = json.loads(card.content)["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    # when nobody answers for six minutes and the sweep runs
+    with (
+        time_machine.travel(timezone.now() + timedelta(minutes=6)),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        assert services.flow_timeouts_sweep() == 1
+    # then the card itself (message 101) says it expired and nothing was paid
+    [edit] = calls(bot_api, "editMessageText")
+    edited = json.loads(edit.content)
+    assert edited["message_id"] == 101 and "expirou" in edited["text"] and "Nada foi pago" in edited["text"]
+    assert "reply_markup" not in edited  # no buttons left to tap
+    # when the payer taps the old Confirmar anyway
+    with django_capture_on_commit_callbacks(execute=True):
+        post(client, callback_update(40001, confirm, message_id=101))
+    # then nothing is paid and they are told so
+    assert payments_double.orchestrated == []
+    last = json.loads(calls(bot_api, "sendMessage")[-1].content)
+    assert last["text"] == "Não há nada aguardando sua confirmação."
+    assert FlowRun.objects.get().state == "expired"

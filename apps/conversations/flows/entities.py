@@ -96,7 +96,10 @@ def payee_of(intent: Any, conversation: Conversation, text: str = "") -> dict[st
         elif kind in ("mention", "name") and not out["payee_name"]:
             match = participant_match(conversation, value)
             out["payee_name"] = match["name"] if match else value
-            out["payee_ref"] = match["id"] if match else value.lstrip("@")
+            # a bare name's ref is lower case, as below, so "pague a Ana" and "pay ana" are one payee
+            # (and her identifiers are remembered); a mention's is a platform id, kept as it is
+            ref = value.lstrip("@")
+            out["payee_ref"] = match["id"] if match else (ref.lower() if kind == "name" else ref)
     if not out["payee_name"] and text:
         name = name_after_pay(text)
         if name:
