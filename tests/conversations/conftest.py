@@ -400,3 +400,21 @@ def visitor_says(django_capture_on_commit_callbacks: Any) -> Any:
             )
 
     return say
+
+
+def ana_paid_before(organization: Any) -> Any:
+    """An earlier payment to Ana, so the flows know her PIX key (the relationship memory)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.factories import PaymentFactory
+
+    return PaymentFactory(
+        organization=organization,
+        payee_name="Ana",
+        payee_ref="ana",
+        payee_identifiers={"pix_key": "ana@example.com"},
+        status="succeeded",
+        completed_at=timezone.now() - timedelta(days=3),
+    )

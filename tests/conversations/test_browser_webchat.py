@@ -154,24 +154,13 @@ def services_double_conversation(double: ServicesDouble) -> str:
 def test_pay_ana_by_pix_end_to_end(rails: Any, page: Any, live_url: str) -> None:
     """The issue's scenario on every real piece: the intent engine, the flows, payments with
     compliance and the PIX sandbox's signed settlement webhook, the widget in Chromium."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from tests.factories import PaymentFactory
+    from tests.conversations.conftest import ana_paid_before
 
     # given the shop's public chat, and Ana's PIX key known from an earlier payment to her
     shop = OrganizationFactory(
         slug="e2e", name="E2E Shop", country="BR", default_currency="BRL", default_language="en"
     )
-    PaymentFactory(
-        organization=shop,
-        payee_name="Ana",
-        payee_ref="ana",
-        payee_identifiers={"pix_key": "ana@example.com"},
-        status="succeeded",
-        completed_at=timezone.now() - timedelta(days=3),
-    )
+    ana_paid_before(shop)
     page.goto(f"{live_url}/chat/e2e/")
     page.wait_for_selector("#chat-status[data-state=open]")
     # when the visitor types "pay ana R$ 30 via pix"

@@ -7,25 +7,23 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 import respx
 from django.test import Client
-from django.utils import timezone
 
 from apps.conversations.models import FlowRun
 from tests.conversations import test_webhooks_slack as slack
 from tests.conversations import test_webhooks_telegram as telegram
 from tests.conversations import test_webhooks_whatsapp as whatsapp
+from tests.conversations.conftest import ana_paid_before
 from tests.conversations.factories import (
     slack_account,
     telegram_account,
     whatsapp_account,
 )
-from tests.factories import PaymentFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -161,14 +159,7 @@ def test_a_pix_payment_from_the_first_webhook_to_payment_received(
     case = CASES[platform]
     case.connect(organization)
     # given the organisation paid Ana before, so her PIX key is known
-    PaymentFactory(
-        organization=organization,
-        payee_name="Ana",
-        payee_ref="ana",
-        payee_identifiers={"pix_key": "ana@example.com"},
-        status="succeeded",
-        completed_at=timezone.now() - timedelta(days=3),
-    )
+    ana_paid_before(organization)
     client = Client()
     # when the payer asks, in the platform's own webhook payload
     with django_capture_on_commit_callbacks(execute=True):

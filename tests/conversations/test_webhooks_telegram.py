@@ -69,6 +69,20 @@ def post(client: Client, update: dict, secret: str = TG_SECRET) -> Any:
     )
 
 
+def understand_pay_ana(intent_double: Any) -> None:
+    """What the intent engine makes of "pague R$ 30 para a Ana via pix" (with her PIX key)."""
+    intent_double.understand(
+        "pague R$ 30 para a Ana via pix",
+        Intent(
+            "send_payment",
+            language="pt",
+            amounts=[money("30", "BRL")],
+            parties=[Party("name", "Ana"), Party("pix_key", "ana@example.com", valid=True, subkind="email")],
+            rail_hint="pix",
+        ),
+    )
+
+
 @pytest.fixture
 def account(organization, platform_settings):
     return telegram_account(organization)
@@ -148,16 +162,7 @@ def test_conversation_from_first_message_to_completed_payment(
     account, bot_api, intent_double, payments_double, django_capture_on_commit_callbacks
 ):
     # given
-    intent_double.understand(
-        "pague R$ 30 para a Ana via pix",
-        Intent(
-            "send_payment",
-            language="pt",
-            amounts=[money("30", "BRL")],
-            parties=[Party("name", "Ana"), Party("pix_key", "ana@example.com", valid=True, subkind="email")],
-            rail_hint="pix",
-        ),
-    )
+    understand_pay_ana(intent_double)
     client = Client()
     # when
     with django_capture_on_commit_callbacks(execute=True):
@@ -211,16 +216,7 @@ def test_an_unanswered_card_expires_in_place_and_a_late_tap_pays_nothing(
     from apps.conversations import services
 
     settings.CONVERSATIONS_CONFIRMATION_TTL = 300
-    intent_double.understand(
-        "pague R$ 30 para a Ana via pix",
-        Intent(
-            "send_payment",
-            language="pt",
-            amounts=[money("30", "BRL")],
-            parties=[Party("name", "Ana"), Party("pix_key", "ana@example.com", valid=True, subkind="email")],
-            rail_hint="pix",
-        ),
-    )
+    understand_pay_ana(intent_double)
     client = Client()
     with django_capture_on_commit_callbacks(execute=True):
         post(client, message_update(40000, "pague R$ 30 para a Ana via pix"))
