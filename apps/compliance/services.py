@@ -355,13 +355,18 @@ def risk_rule_save(*, rule: RiskRule, actor: Any = None) -> RiskRule:
     return rule
 
 
-def _payer_payments(payment: Any) -> models.QuerySet:
+def _payments() -> models.QuerySet:
+    """A plain queryset of payments: these reads name columns only, and skipping djmoney's manager
+    wrapper (which rewrites every filter for Money arguments) is measurable on the decision's path."""
     from apps.payments.models import OrchestrationPayment
 
+    return models.QuerySet(OrchestrationPayment)
+
+
+def _payer_payments(payment: Any) -> models.QuerySet:
     return (
-        OrchestrationPayment.objects.filter(
-            organization_id=payment.organization_id, payer_ref=payment.payer_ref
-        )
+        _payments()
+        .filter(organization_id=payment.organization_id, payer_ref=payment.payer_ref)
         .exclude(pk=payment.pk)
         .exclude(status__in=DEAD_STATUSES)
     )
@@ -381,8 +386,6 @@ def payment_facts(
     Outgoing and incoming payments are read as far back as the rules' windows reach
     (``rules.history_lookback``); nothing is read for windows no active rule has.
     """
-    from apps.payments.models import OrchestrationPayment
-
     to_usd = usd or UsdConverter()
     profiles = profiles or {}
     payer_profile = profiles.get(payment.payer_ref) if payment.payer_ref else None
@@ -405,14 +408,9 @@ def payment_facts(
     if usage is None:
         usage = payer_usage(payment=payment, now=now)
     outgoing, incoming = history_lookback(rules if rules is not None else rules_for(payment.organization_id))
-    if outgoing:
-        facts.recent = [
-            (at, to_usd(amt, cur), payee)
-            for at, amt, cur, payee in _payer_payments(payment)
-            .filter(created_at__gte=now - outgoing, created_at__lte=now)
-            .order_by("-created_at")
-            .values_list("created_at", "amount", "amount_currency", "payee_ref")[:HISTORY_MAX_ROWS]
-        ]
+    facts.recent, facts.inbound = _windowed_history(
+        payment=payment, now=now, outgoing=outgoing, incoming=incoming, to_usd=to_usd
+    )
     lasts = [row["last"] for row in usage if row["last"] is not None]
     facts.last_payment_at = max(lasts) if lasts else None
     facts.pair_count = sum(row["pair_n"] or 0 for row in usage)
@@ -424,21 +422,39 @@ def payment_facts(
     elif payment.payee_ref:
         # No payments between them here yet: the accounting relationship may know their history.
         facts.pair_count, facts.pair_avg_usd = _relationship_history(payment, to_usd)
-    if incoming:
-        facts.inbound = [
-            (at, to_usd(amt, cur))
-            for at, amt, cur in OrchestrationPayment.objects.filter(
-                organization_id=payment.organization_id,
-                payee_ref=payment.payer_ref,
-                created_at__gte=now - incoming,
-                created_at__lte=now,
-                status__in=INBOUND_STATUSES,
-            )
-            .exclude(pk=payment.pk)
-            .order_by("-created_at")
-            .values_list("created_at", "amount", "amount_currency")[:HISTORY_MAX_ROWS]
-        ]
     return facts
+
+
+def _windowed_history(
+    *, payment: Any, now: datetime, outgoing: timedelta, incoming: timedelta, to_usd: UsdConverter
+) -> tuple[list[tuple[datetime, Decimal, str]], list[tuple[datetime, Decimal]]]:
+    """The payer's payments sent within ``outgoing`` and received within ``incoming``, newest first,
+    in one query (at most ``HISTORY_MAX_ROWS`` of each)."""
+    if not (outgoing or incoming):
+        return [], []
+    sent = Q(payer_ref=payment.payer_ref, created_at__gte=now - outgoing) & ~Q(status__in=DEAD_STATUSES)
+    received = Q(payee_ref=payment.payer_ref, created_at__gte=now - incoming, status__in=INBOUND_STATUSES)
+    wanted = sent | received if outgoing and incoming else (sent if outgoing else received)
+    rows = (
+        _payments()
+        .filter(wanted, organization_id=payment.organization_id, created_at__lte=now)
+        .exclude(pk=payment.pk)
+        .order_by("-created_at")
+        .values_list("created_at", "amount", "amount_currency", "payer_ref", "payee_ref", "status")
+    )[: 2 * HISTORY_MAX_ROWS]
+    recent: list[tuple[datetime, Decimal, str]] = []
+    inbound: list[tuple[datetime, Decimal]] = []
+    out_since, in_since = now - outgoing, now - incoming
+    me = payment.payer_ref
+    for at, amount, currency, payer, payee, status in rows:
+        # A payment to oneself is both; each side keeps its own window and cap.
+        is_sent = outgoing and payer == me and at >= out_since and status not in DEAD_STATUSES
+        if is_sent and len(recent) < HISTORY_MAX_ROWS:
+            recent.append((at, to_usd(amount, currency), payee))
+        is_received = incoming and payee == me and at >= in_since and status in INBOUND_STATUSES
+        if is_received and len(inbound) < HISTORY_MAX_ROWS:
+            inbound.append((at, to_usd(amount, currency)))
+    return recent, inbound
 
 
 def _relationship_history(payment: Any, to_usd: UsdConverter) -> tuple[int, Decimal | None]:
@@ -543,6 +559,20 @@ def _with_role(hit: ScreeningHit, role: str) -> ScreeningHit:
 # --- the decision ------------------------------------------------------------------------------
 
 
+# What the decision reads of a KYC profile (``only`` is measurably cheaper than ``defer`` here).
+DECISION_PROFILE_FIELDS = (
+    "organization_id",
+    "party_ref",
+    "tier",
+    "risk_rating",
+    "is_pep",
+    "legal_name",
+    "date_of_birth",
+    "nationality",
+    "country",
+)
+
+
 def payment_compliance_decide(*, payment: Any, actor: Any = None) -> ComplianceDecision:
     """Decide whether ``payment`` may go (contract 3): approve, review or block.
 
@@ -559,7 +589,7 @@ def payment_compliance_decide(*, payment: Any, actor: Any = None) -> ComplianceD
         for p in KycProfile.objects.filter(
             organization_id=payment.organization_id,
             party_ref__in=[r for r in (payment.payer_ref, payment.payee_ref) if r],
-        ).defer("tax_id", "iban", "phone", "metadata")
+        ).only(*DECISION_PROFILE_FIELDS)
     }
     payer_profile = profiles.get(payment.payer_ref)
     tier = payer_profile.tier if payer_profile else KycTier.NONE
@@ -742,8 +772,17 @@ def _counterparty_history(*, organization_id: Any, payee_ref: str, exclude_pk: A
     qs = OrchestrationPayment.objects.filter(organization_id=organization_id, payee_ref=payee_ref)
     if exclude_pk is not None:
         qs = qs.exclude(pk=exclude_pk)
-    agg = qs.aggregate(n=Count("id"), first=models.Min("created_at"), last=Max("created_at"))
-    by_status = dict(qs.values("status").annotate(n=Count("id")).values_list("status", "n"))
+    groups = list(
+        qs.values("status")
+        .annotate(n=Count("id"), first=models.Min("created_at"), last=Max("created_at"))
+        .order_by()
+    )
+    by_status = {g["status"]: g["n"] for g in groups}
+    agg = {
+        "n": sum(by_status.values()),
+        "first": min((g["first"] for g in groups), default=None),
+        "last": max((g["last"] for g in groups), default=None),
+    }
     recent = [
         {"at": at.isoformat(), "amount": str(amt), "currency": cur, "status": st, "payer": payer}
         for at, amt, cur, st, payer in qs.order_by("-created_at").values_list(

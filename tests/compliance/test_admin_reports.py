@@ -163,3 +163,26 @@ def test_refresh_task_imports_configured_urls(settings, db):
     out = sanctions_refresh_task()
     assert out["un-xml"]["changed"] is True and "error" in out["eu-xml"]
     assert SanctionsList.objects.filter(source="un", is_active=True).exists()
+
+
+def test_refresh_sources_come_from_settings_or_the_environment(settings, monkeypatch, db):
+    from apps.compliance import conf
+    from apps.compliance.models import SanctionsList
+    from apps.compliance.tasks import sanctions_refresh_task
+
+    # given nothing configured, the weekly task imports nothing
+    if hasattr(settings, "COMPLIANCE_SANCTIONS_URLS"):
+        del settings.COMPLIANCE_SANCTIONS_URLS
+    monkeypatch.delenv("COMPLIANCE_SANCTIONS_URLS", raising=False)
+    monkeypatch.delenv("COMPLIANCE_SANCTIONS_REFRESH", raising=False)
+    assert conf.sanctions_urls() == {}
+    assert sanctions_refresh_task() == {} and not SanctionsList.objects.exists()
+    # the environment names format=url pairs
+    monkeypatch.setenv(
+        "COMPLIANCE_SANCTIONS_URLS", "ofac-csv=https://x.test/SDN.CSV,un-xml=https://y.test/c.xml"
+    )
+    assert conf.sanctions_urls() == {"ofac-csv": "https://x.test/SDN.CSV", "un-xml": "https://y.test/c.xml"}
+    # and COMPLIANCE_SANCTIONS_REFRESH=true falls back to the official OFAC, EU and UN lists
+    monkeypatch.delenv("COMPLIANCE_SANCTIONS_URLS")
+    monkeypatch.setenv("COMPLIANCE_SANCTIONS_REFRESH", "true")
+    assert set(conf.sanctions_urls()) == {"ofac-xml", "eu-xml", "un-xml"}
