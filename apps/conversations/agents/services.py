@@ -350,8 +350,9 @@ def agent_payment_create(
     is stored there as an inbound message first, and the payment's notices (QR code, receipt,
     failure) are replies in that conversation, on its stream and the organisation's live feed.
 
-    The key's row is locked while its daily spending is summed, so two
-    concurrent calls with one key cannot both slip under the limit.
+    The key's row is locked before the idempotency key is looked up and while its daily
+    spending is summed, so two concurrent calls with one key can neither both create a
+    payment for one idempotency key nor both slip under the limit.
     """
     payment_services = _contract("apps.payments.services")
     agent_scope_check(api_key=api_key, scope="payments:write")
@@ -363,6 +364,14 @@ def agent_payment_create(
         )
     caller = agent_caller_ref(api_key=api_key, actor=actor)
     scoped_key = agent_idempotency_key(caller_ref=caller, idempotency_key=idempotency_key)
+    key = None
+    if api_key is not None:
+        # one call of a key at a time from here: a concurrent retry waits, then finds the payment
+        key = (
+            OrganizationAPIKey.objects.select_for_update(of=("self",))
+            .select_related("organization")
+            .get(pk=api_key.pk)
+        )
     existing = _payment_by_idempotency_key(
         organization=organization,
         scoped_key=scoped_key,
@@ -377,12 +386,7 @@ def agent_payment_create(
                 extra={"payment_id": str(existing.pk)},
             )
         return existing
-    if api_key is not None:
-        key = (
-            OrganizationAPIKey.objects.select_for_update(of=("self",))
-            .select_related("organization")
-            .get(pk=api_key.pk)
-        )
+    if key is not None:
         _spending_limits_check(key=key, request=request)
     conversation = agent_conversation(
         organization=organization, api_key=api_key, actor=actor, session_id=session_id
