@@ -353,7 +353,8 @@ def message_receive(
 ) -> ConversationMessage:
     """Store an inbound message (idempotent on ``platform_message_id``) and queue its processing.
 
-    The entry point for every channel: webhooks, the web chat and AI agents.
+    The entry point for every platform's messages: webhooks and the web chat (AI agents store
+    theirs with ``inbound_message_store`` and analyse them at once, see ``agents/services.py``).
     """
     people = list(participants or [])
     if sender_id and all(str(p.get("id")) != sender_id for p in people):
