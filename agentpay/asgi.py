@@ -1,4 +1,4 @@
-"""ASGI entry point: HTTP through Django, WebSockets through Channels, MCP for AI agents."""
+"""ASGI entry point: HTTP through Django (the MCP server for AI agents included), WebSockets through Channels."""
 
 import gc
 import os
@@ -38,12 +38,10 @@ def _allowed_origins() -> list[str]:
 
 
 def application_build(http_app):  # type: ignore[no-untyped-def]
-    """The project's ASGI router around ``http_app`` (Django), with MCP under /mcp and WebSockets."""
-    from apps.conversations.mcp.asgi import mcp_mount
-
+    """The project's ASGI router around ``http_app`` (Django, which also serves /mcp) and WebSockets."""
     return ProtocolTypeRouter(
         {
-            "http": mcp_mount(http_app, prefix="/mcp"),
+            "http": http_app,
             "websocket": BrowserOriginValidator(
                 WebSocketAuthMiddlewareStack(URLRouter(websocket_urlpatterns)), _allowed_origins()
             ),

@@ -339,7 +339,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
-    "ENUM_NAME_OVERRIDES": {},
+    # several models have a "status": name each choice set after what it is the status of
+    "ENUM_NAME_OVERRIDES": {
+        "PaymentStatusEnum": "apps.payments.choices.PaymentStatus",
+        "RefundStatusEnum": "apps.payments.choices.RefundStatus",
+    },
 }
 
 # --- Logging (structlog JSON) ----------------------------------------------

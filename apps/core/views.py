@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import DisallowedHost
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -72,6 +73,8 @@ def _error(request: HttpRequest, status: int, code: str, message: str) -> HttpRe
 
 
 def error_400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if isinstance(exception, DisallowedHost):
+        return _error(request, 400, "disallowed_host", "This host name is not served here (ALLOWED_HOSTS).")
     return _error(request, 400, "bad_request", "Bad request.")
 
 

@@ -126,9 +126,9 @@ def server(env: dict[str, str], *, kind: str = "gunicorn", workers: int = 2) -> 
             "-w",
             str(workers),
             "-k",
-            "gthread",
+            os.environ.get("BENCH_WORKER_CLASS", "gthread"),
             "--threads",
-            "4",
+            os.environ.get("BENCH_THREADS", "4"),
             "--log-level",
             "warning",
         ]

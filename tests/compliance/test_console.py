@@ -155,14 +155,13 @@ def _rows(name: str, n: int, organization: Any, payment_factory: Any) -> None:
                 organization=organization, tier="basic", rail=payment.pk.hex[:8], per_transaction=Decimal(1)
             )
         elif name == "screeningresult":
-            profile = KycProfileFactory(organization=organization)
+            profile: Any = KycProfileFactory(organization=organization)
             ScreeningResult.objects.create(
                 organization=organization, profile=profile, party_ref=profile.party_ref, outcome="clear"
             )
         elif name == "dailysummary":
-            DailySummary.objects.create(
-                organization=OrganizationFactory(), day=timezone.now().date(), data={}
-            )
+            other: Any = OrganizationFactory()
+            DailySummary.objects.create(organization=other, day=timezone.now().date(), data={})
 
 
 @pytest.mark.parametrize(

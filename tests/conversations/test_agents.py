@@ -363,6 +363,7 @@ def test_an_agent_payment_lives_in_the_agents_conversation_and_its_notices_are_r
     assert payment.conversation_id == conversation.pk
     assert response.json()["conversation"] == str(conversation.pk)
     request_message = payment.conversation_message
+    assert request_message is not None
     assert request_message.message_text == "[create_payment] R$ 30.00 to Ana"
     assert (
         request_message.raw["idempotency_key"] == "pay-77" and "payee_identifiers" not in request_message.raw

@@ -242,7 +242,7 @@ async def test_a_host_outside_allowed_hosts_is_refused_before_any_tool_runs(
     async with http_client({"X-Api-Key": raw, **MCP_ACCEPT}, base_url="https://pay.example.com") as http:
         allowed = await http.post("/mcp", json=LIST_TOOLS)
     assert refused.status_code == 400
-    assert refused.json() == {"code": "bad_request", "message": "Bad request.", "errors": {}}
+    assert refused.json()["code"] == "disallowed_host"
     assert backend.orchestrated == []
     assert allowed.status_code == 200 and {t["name"] for t in allowed.json()["result"]["tools"]} == TOOLS
 
@@ -250,7 +250,7 @@ async def test_a_host_outside_allowed_hosts_is_refused_before_any_tool_runs(
 async def test_the_per_key_rate_limit_applies_to_the_sdk_client(
     backend: AgentBackendDouble, settings: Any
 ) -> None:
-    throttle_rates(settings, user="4/min")
+    throttle_rates(settings, user="4/hour")  # an hour-long window: a slow run never straddles two
     _, raw = await new_key(["read"])
     statuses: list[int] = []
     http = http_client({"X-Api-Key": raw}, statuses=statuses)
@@ -269,7 +269,7 @@ async def test_the_per_key_rate_limit_applies_to_the_sdk_client(
         refused = await again.post("/mcp", json=LIST_TOOLS)
     assert refused.status_code == 429
     assert refused.json()["code"] == "throttled"
-    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert 1 <= int(refused.headers["Retry-After"]) <= 3600
 
 
 async def test_mcp_and_rest_calls_of_a_key_share_one_budget(
@@ -278,7 +278,7 @@ async def test_mcp_and_rest_calls_of_a_key_share_one_budget(
     from asgiref.sync import sync_to_async
     from rest_framework.test import APIClient
 
-    throttle_rates(settings, user="3/min")
+    throttle_rates(settings, user="3/hour")
     _, raw = await new_key(["read"])
     rest = APIClient()
     rest.credentials(HTTP_X_API_KEY=raw)
@@ -290,7 +290,7 @@ async def test_mcp_and_rest_calls_of_a_key_share_one_budget(
 
 
 async def test_the_per_ip_rate_limit_applies_across_keys(backend: AgentBackendDouble, settings: Any) -> None:
-    throttle_rates(settings, ip="3/min")
+    throttle_rates(settings, ip="3/hour")
     _, first = await new_key(["read"])
     _, second = await new_key(["read"])
     statuses = []

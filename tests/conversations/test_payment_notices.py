@@ -84,7 +84,7 @@ def blocked_payment(
     conversation = Conversation.objects.create(
         organization=organization, platform=platform, external_conversation_id=external_id, language=language
     )
-    return OrchestrationPayment.objects.create(
+    return OrchestrationPayment.objects.create(  # type: ignore[misc]  # django-money's Money is accepted
         organization=organization,
         conversation=conversation,
         amount=Money("1500.00", "BRL"),

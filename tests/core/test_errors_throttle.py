@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import time
+
 import pytest
+import time_machine
 from django.test import override_settings
 from django.urls import path
 from rest_framework.response import Response
@@ -9,6 +12,13 @@ from rest_framework.views import APIView
 from apps.core.throttling import PerConversationThrottle
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _clock_stands_still():
+    """Rate limits count in fixed windows: a slow run must not straddle two of them."""
+    with time_machine.travel(time.time(), tick=False):
+        yield
 
 
 class Boom(APIView):
@@ -126,3 +136,11 @@ def test_per_conversation_throttle_guards_the_real_endpoints(auth_client, organi
     assert listing.json()["code"] == "throttled"
     # and another conversation is not affected
     assert auth_client.get(f"/api/v1/conversations/{quiet.pk}/intents").status_code == 200
+
+
+def test_unknown_host_is_a_json_400_that_says_so(api_client):
+    # given a Host header that is not in ALLOWED_HOSTS
+    resp = api_client.get("/api/v1/payments", HTTP_HOST="attacker.example")
+    # then the error names the reason, in the one error body
+    assert resp.status_code == 400
+    assert resp.json()["code"] == "disallowed_host"

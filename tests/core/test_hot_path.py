@@ -27,7 +27,7 @@ class _Payment(serializers.ModelSerializer):
     amount = serializers.DecimalField(max_digits=19, decimal_places=4, source="amount.amount")
     currency = serializers.CharField(source="amount_currency")
     organization_name = serializers.CharField(source="organization.name")
-    label = serializers.SerializerMethodField()
+    summary = serializers.SerializerMethodField()
 
     class Meta:
         model = OrchestrationPayment
@@ -45,10 +45,10 @@ class _Payment(serializers.ModelSerializer):
             "organization_name",
             "completed_at",
             "created_at",
-            "label",
+            "summary",
         )
 
-    def get_label(self, obj: OrchestrationPayment) -> str:
+    def get_summary(self, obj: OrchestrationPayment) -> str:
         return f"{obj.payee_ref}:{obj.status}"
 
 
@@ -99,7 +99,7 @@ def test_fast_serializer_output_equals_drf(settings, tz):
     # then the output is the same, key by key and in order
     assert [list(r.items()) for r in fast] == [list(r.items()) for r in drf]
     assert [list(r.items()) for r in fast_events] == [list(r.items()) for r in drf_events]
-    assert fast[1]["completed_at"] is None and fast[0]["label"] == "joão:succeeded"
+    assert fast[1]["completed_at"] is None and fast[0]["summary"] == "joão:succeeded"
 
 
 def django_timezone(name):
@@ -152,10 +152,10 @@ def test_every_rate_limit_of_a_request_costs_one_round_trip(monkeypatch, user):
 
 
 def test_each_limit_still_refuses_on_its_own(user, settings):
-    # given a user limit of 2 per minute and a generous IP limit (DRF reloads its settings)
+    # given a user limit of 2 an hour and a generous IP limit (DRF reloads its settings)
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {"ip": "1000/min", "user": "2/min", "conversation": "10/min"},
+        "DEFAULT_THROTTLE_RATES": {"ip": "1000/hour", "user": "2/hour", "conversation": "10/hour"},
     }
     ip = f"10.8.{uuid.uuid4().int % 250}.2"
     results = []

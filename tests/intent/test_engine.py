@@ -79,6 +79,10 @@ def test_purpose_urgency_and_rail_hint() -> None:
         ("te pago mañana el dinero", "es"),
         ("você me deve cinquenta reais", "pt"),
         ("¿cuánto te debo?", "es"),
+        # Spanish paying in Brazilian reais: neither "a" nor "R$" is evidence of Portuguese
+        ("quiero pagarle 30 reales a Ana", "es"),
+        ("págale R$ 30 a Ana", "es"),
+        ("manda R$ 30 pra Ana", "pt"),
     ],
 )
 def test_language_detection(text: str, language: str) -> None:

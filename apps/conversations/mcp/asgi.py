@@ -121,9 +121,3 @@ async def mcp_request(
     finally:
         answered.set()
     return status, response_headers, b"".join(chunks)
-
-
-def mcp_mount(app: Any, *, prefix: str = MCP_PATH) -> Any:
-    """``/mcp`` is a Django URL now (host validation, request logging, rate limits): the HTTP app
-    is returned as it is. Kept so ``agentpay/asgi.py``'s call needs no change."""
-    return app

@@ -208,6 +208,25 @@ _STOP: dict[str, frozenset[str]] = {
             "lo",
             "le",
             "ahora",
+            # the verbs and money words of a Spanish payment that share no word with the others
+            "a",
+            "quiero",
+            "pagarle",
+            "págale",
+            "pagale",
+            "mándale",
+            "mandale",
+            "envíale",
+            "enviale",
+            "pásale",
+            "pasale",
+            "hazle",
+            "transfiere",
+            "reales",
+            "dólares",
+            "dolares",
+            "plata",
+            "lana",
         ]
     ),
 }
@@ -244,8 +263,8 @@ def language_detect(text: str) -> tuple[str, float]:
                 scores[lang] += 1.0
     for lang, chars in _CHARS.items():
         scores[lang] += 1.5 * sum(norm.count(c) for c in chars)
-    if "r$" in norm:
-        scores["pt"] += 1.0
+    if "r$" in norm:  # a currency, so weaker evidence than a word: Spanish speakers pay in reales too
+        scores["pt"] += 0.5
     best = max(scores, key=lambda k: scores[k])
     top = scores[best]
     if top == 0:
