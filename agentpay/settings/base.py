@@ -131,6 +131,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, channel layer, broker, rate limits ----------------------
 REDIS_URL = env.str("REDIS_URL", default="")
+REDIS_MAX_CONNECTIONS = env.int("REDIS_MAX_CONNECTIONS", default=50)  # per process, per pool
 CACHES: dict[str, dict[str, Any]]
 CHANNEL_LAYERS: dict[str, dict[str, Any]]
 if REDIS_URL:
@@ -140,6 +141,16 @@ if REDIS_URL:
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="agentpay"),
             "TIMEOUT": 300,
+            # Channels runs each WebSocket consumer's sync code in a thread of its own: an unbounded
+            # pool grew one Redis connection per open socket until Redis refused clients at 10,000.
+            # A blocking pool caps the process's connections; a thread waits for a free one.
+            "OPTIONS": {
+                "pool_class": "redis.BlockingConnectionPool",
+                "max_connections": REDIS_MAX_CONNECTIONS,
+                "timeout": 5,
+                "socket_timeout": 2,
+                "socket_connect_timeout": 2,
+            },
         }
     }
     # "pubsub" (default): one PUBLISH per group event, each process fans out to its own sockets,

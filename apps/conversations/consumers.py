@@ -4,7 +4,8 @@ Live feed: ``/api/v1/stream`` (the organisation) and
 ``/api/v1/conversations/<id>/stream`` (one conversation). The caller is
 authenticated by ``apps.core.websocket_auth`` (session, JWT or API key); the
 socket is accepted and then closed with 4401 (no credentials), 4403 (no
-organisation or API key without the ``conversations``/``read`` scope) or 4404
+organisation or API key without the ``conversations`` scope: the events carry chat texts, so
+``read`` is not enough, as on the REST endpoints that return them) or 4404
 (conversation of another organisation). Group messages
 ``{"type": "stream.event", "event": e, "data": d}`` reach clients as
 ``{"type": e, "data": d}``.
@@ -106,9 +107,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         if organization is None:
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        if isinstance(principal, ApiKeyPrincipal) and not (
-            principal.has_scope("conversations") or principal.has_scope("read")
-        ):
+        if isinstance(principal, ApiKeyPrincipal) and not principal.has_scope("conversations"):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         conversation_id = self.scope["url_route"]["kwargs"].get("conversation_id")

@@ -1,29 +1,52 @@
-"""Django's Redis cache, reusing one redis-py client per connection pool.
+"""Django's Redis cache with one connection pool and one redis-py client per process.
 
-``django.core.cache.backends.redis.RedisCacheClient.get_client`` builds a new ``redis.Redis``
-around the pool on every cache call; in redis-py 8 that constructor costs more than the
-round trip of a small GET. A ``Redis`` client is thread-safe (it checks connections out of
-its pool per command), so one per pool serves every thread of the process.
+Two costs of ``django.core.cache.backends.redis`` show at scale:
+
+- Django keeps a cache backend per thread, and each backend builds its own connection pools.
+  Channels runs each WebSocket consumer's sync code in a thread of its own, so every open
+  socket held a Redis connection until Redis refused clients at 10,000. Here the pools are
+  shared by every backend of the process (redis-py pools are thread-safe), and with
+  ``redis.BlockingConnectionPool`` (the settings' default) their size is capped: a thread
+  waits for a free connection instead of opening another.
+- ``RedisCacheClient.get_client`` builds a new ``redis.Redis`` around the pool on every cache
+  call; in redis-py 8 that constructor costs more than the round trip of a small GET. One
+  client per pool serves every thread.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient as DjangoRedisCacheClient
 
+_lock = threading.Lock()
+_pools: dict[tuple[str, str], Any] = {}
+_clients: dict[int, Any] = {}
+
 
 class RedisCacheClient(DjangoRedisCacheClient):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._clients: dict[int, Any] = {}
+    def _get_connection_pool(self, write: bool) -> Any:
+        index = self._get_connection_pool_index(write)  # type: ignore[attr-defined]
+        server = self._servers[index]  # type: ignore[attr-defined]
+        key = (server, repr((self._pool_class, sorted(self._pool_options.items(), key=str))))  # type: ignore[attr-defined]
+        pool = _pools.get(key)
+        if pool is None:
+            with _lock:
+                pool = _pools.get(key)
+                if pool is None:
+                    pool = _pools[key] = self._pool_class.from_url(server, **self._pool_options)  # type: ignore[attr-defined]
+        return pool
 
     def get_client(self, key: Any = None, *, write: bool = False) -> Any:
-        pool = self._get_connection_pool(write)  # type: ignore[attr-defined]
-        client = self._clients.get(id(pool))
+        pool = self._get_connection_pool(write)
+        client = _clients.get(id(pool))
         if client is None:
-            client = self._clients[id(pool)] = self._client(connection_pool=pool)  # type: ignore[attr-defined]
+            with _lock:
+                client = _clients.get(id(pool))
+                if client is None:
+                    client = _clients[id(pool)] = self._client(connection_pool=pool)  # type: ignore[attr-defined]
         return client
 
 

@@ -36,7 +36,14 @@ def _redis_client() -> Any:
         return None
     import redis
 
-    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    pool = redis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=getattr(settings, "REDIS_MAX_CONNECTIONS", 50),
+        timeout=5,
+        socket_timeout=2,
+        socket_connect_timeout=2,
+    )
+    return redis.Redis(connection_pool=pool)
 
 
 def _prefixed(key: str) -> str:

@@ -131,9 +131,11 @@ async def test_api_key_in_header_with_conversations_scope_subscribes() -> None:
         assert hello["data"]["organization_id"] == str(org.pk)
 
 
-async def test_api_key_without_stream_scope_is_closed_4403() -> None:
+@pytest.mark.parametrize("scopes", [["payments:write"], ["read"]])
+async def test_api_key_without_stream_scope_is_closed_4403(scopes: list[str]) -> None:
+    # the feed carries chat texts: a read-only key is refused like a payments key
     org = await acreate(OrganizationFactory)
-    _, raw = await sync_to_async(api_key_create)(organization=org, name="pay", scopes=["payments:write"])
+    _, raw = await sync_to_async(api_key_create)(organization=org, name="pay", scopes=scopes)
     async with ws_open(f"/api/v1/stream?api_key={raw}") as ws:
         assert await close_code(ws) == 4403
 

@@ -194,3 +194,31 @@ def test_unfiltered_list_skips_the_filterset_and_filtered_list_validates(auth_cl
     resp = auth_client.get("/api/v1/payments?amount_min=lots")
     assert resp.status_code == 400 and built
     assert auth_client.get("/api/v1/payments?status=succeeded").status_code == 200
+
+
+@pytest.mark.redis
+def test_cache_backends_of_every_thread_share_one_bounded_pool():
+    if not settings.REDIS_URL:
+        pytest.skip("needs Redis")
+    import threading
+
+    from django.core.cache import caches
+
+    # given cache calls from many threads (Channels gives each WebSocket consumer its own)
+    clients = []
+
+    def use_cache() -> None:
+        cache = caches["default"]
+        cache.get("pool-probe")
+        clients.append(cache._cache.get_client())
+
+    threads = [threading.Thread(target=use_cache) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # then they all went through one client and one pool, capped at REDIS_MAX_CONNECTIONS
+    assert len({id(c) for c in clients}) == 1
+    pool = clients[0].connection_pool
+    assert type(pool).__name__ == "BlockingConnectionPool"
+    assert pool.max_connections == settings.REDIS_MAX_CONNECTIONS
