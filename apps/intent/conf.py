@@ -7,13 +7,17 @@ from typing import Any
 
 import environ
 from django.conf import settings
+from django.core.signals import setting_changed
 
 env = environ.Env()
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
 
-def _get(name: str, default: Any, cast: type = str) -> Any:
+_memo: dict[tuple[str, Any, type], Any] = {}
+
+
+def _read(name: str, default: Any, cast: type) -> Any:
     if name in env.ENVIRON:
         if cast is bool:
             return env.bool(name)
@@ -23,6 +27,25 @@ def _get(name: str, default: Any, cast: type = str) -> Any:
             return env.float(name)
         return env.str(name)
     return getattr(settings, name, default)
+
+
+def _get(name: str, default: Any, cast: type = str) -> Any:
+    """Read once per process: every message asks for several of these (measurable per message).
+    ``override_settings`` and the test ``settings`` fixture drop the memo (``setting_changed``);
+    a process reads the environment when it first needs a value."""
+    key = (name, default, cast)
+    try:
+        return _memo[key]
+    except KeyError:
+        value = _memo[key] = _read(name, default, cast)
+        return value
+
+
+def _forget(**kwargs: Any) -> None:
+    _memo.clear()
+
+
+setting_changed.connect(_forget, dispatch_uid="intent-conf-memo")
 
 
 def model_path() -> Path:

@@ -53,11 +53,13 @@ class IntentModel:
         cols: list[np.ndarray] = []
         vals: list[np.ndarray] = []
         for analyzer, vocab, idf, offset in self._fast_parts():
-            get = vocab.get
-            hits = [(j, c) for gram, c in Counter(analyzer(text)).items() if (j := get(gram)) is not None]
+            counts = Counter(analyzer(text))
+            # the dict-view intersection runs in C; only the grams the vocabulary knows are looked up
+            hits = [(vocab[gram], counts[gram]) for gram in counts.keys() & vocab.keys()]
             if not hits:
                 continue
             pairs = np.array(hits, dtype=np.int64)
+            pairs = pairs[pairs[:, 0].argsort()]  # column order: the same sums in every process
             idx = pairs[:, 0]
             w = (1.0 + np.log(pairs[:, 1])) * idf[idx]
             norm = float(np.sqrt((w * w).sum())) or 1.0

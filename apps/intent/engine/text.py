@@ -282,6 +282,8 @@ def looks_binary(text: str) -> bool:
     if not text:
         return False
     sample = text[:4000]
+    if sample.isprintable() and "\ufffd" not in sample:  # no control characters at all (C-level check)
+        return False
     bad = sum(
         1
         for c in sample
