@@ -210,7 +210,7 @@ def test_cache_backends_of_every_thread_share_one_bounded_pool():
     def use_cache() -> None:
         cache = caches["default"]
         cache.get("pool-probe")
-        clients.append(cache._cache.get_client())
+        clients.append(cache._cache.get_client())  # type: ignore[attr-defined]
 
     threads = [threading.Thread(target=use_cache) for _ in range(20)]
     for t in threads:
