@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -20,6 +19,7 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
 from apps.core.authentication import ApiKeyPrincipal
+from apps.core.cache import RedisCacheClient
 
 
 def _parse_rate(rate: str) -> tuple[int, int]:
@@ -28,22 +28,11 @@ def _parse_rate(rate: str) -> tuple[int, int]:
     return int(num), seconds
 
 
-@lru_cache(maxsize=1)
 def _redis_client() -> Any:
-    """One pooled redis-py client per process (Django's RedisCache builds a client per call)."""
-    url = getattr(settings, "REDIS_URL", "")
-    if not url:
-        return None
-    import redis
-
-    pool = redis.BlockingConnectionPool.from_url(
-        url,
-        max_connections=getattr(settings, "REDIS_MAX_CONNECTIONS", 50),
-        timeout=5,
-        socket_timeout=2,
-        socket_connect_timeout=2,
-    )
-    return redis.Redis(connection_pool=pool)
+    """The cache's own redis-py client when the cache is Redis (one bounded pool per process for
+    the cache and the rate limits, see ``apps.core.cache``); None for other cache backends."""
+    inner = getattr(cache, "_cache", None)
+    return inner.get_client(write=True) if isinstance(inner, RedisCacheClient) else None
 
 
 def _prefixed(key: str) -> str:
@@ -77,10 +66,6 @@ def _cache_hit(key: str, ttl: int) -> int:
         return 1
 
 
-def _hit(key: str, ttl: int) -> int:
-    return _hits({key: ttl})[key]
-
-
 class CounterThrottle(BaseThrottle):
     """A fixed-window counter for one scope.
 
@@ -112,15 +97,15 @@ class CounterThrottle(BaseThrottle):
             return True
         counts: dict[str, int] | None = getattr(request, "_agentpay_throttle_counts", None)
         if counts is None or key not in counts:
-            siblings = [self]
-            if view is not None and hasattr(view, "get_throttles"):
-                siblings += [t for t in view.get_throttles() if isinstance(t, CounterThrottle)]
-            pending: dict[str, int] = {}
+            counts = counts or {}
+            pending = {key: self.duration + 1}
+            siblings = view.get_throttles() if view is not None and hasattr(view, "get_throttles") else []
             for throttle in siblings:
-                sibling_key = throttle._key(request, view, now)
-                if sibling_key is not None and sibling_key not in (counts or {}):
-                    pending[sibling_key] = throttle.duration + 1
-            counts = {**(counts or {}), **_hits(pending)}
+                if isinstance(throttle, CounterThrottle):
+                    sibling_key = throttle._key(request, view, now)
+                    if sibling_key is not None and sibling_key not in counts:
+                        pending.setdefault(sibling_key, throttle.duration + 1)
+            counts = {**counts, **_hits(pending)}
             with contextlib.suppress(AttributeError):  # a request object that takes no attributes
                 request._agentpay_throttle_counts = counts
         if counts.pop(key) > self.num_requests:
