@@ -14,6 +14,12 @@ every other use stay the same) and only changes how a row is turned into a dict:
   relations, ISO-8601 datetimes); any other field (choices, decimals, methods, nested
   serializers, dotted or callable sources…) goes through DRF's own code path.
 
+``FastRowsMixin`` (on a list view) goes one step further when every readable field of the
+serializer reads one column: the page is fetched with ``QuerySet.values`` (no model instances,
+no ``Money`` objects, only the columns the output needs) and each row dict is rendered by
+``FastRepresentationMixin.row_representation`` — the same converters, and DRF's own
+``to_representation`` for the rest (choices, decimals).
+
 ``tests/core/test_hot_path.py`` checks the output equals DRF's, key by key, for every field type used.
 """
 
@@ -25,6 +31,7 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 from rest_framework import ISO_8601, relations
 from rest_framework import fields as drf_fields
@@ -93,6 +100,43 @@ class _Step:
             self.get = operator.attrgetter(model_field.attname)
 
 
+class _RowStep:
+    """How one readable field is read from a ``values()`` row: its column and its converter."""
+
+    __slots__ = ("column", "convert", "iso_datetime", "name")
+
+    def __init__(self, name: str, column: str, convert: Callable[[Any], Any], iso_datetime: bool) -> None:
+        self.name = name
+        self.column = column
+        self.convert = convert
+        self.iso_datetime = iso_datetime
+
+
+def _row_step(field: Any, model: Any) -> _RowStep | None:
+    """The column a field reads and how to render it, or None when it reads more than one column
+    (methods, properties, nested serializers, relations followed beyond their key)."""
+    attrs = field.source_attrs
+    if model is None or not attrs or field.source == "*":
+        return None
+    try:
+        model_field = model._meta.get_field(attrs[0])
+    except Exception:  # not a model field: a property or method
+        return None
+    if not getattr(model_field, "concrete", False) or getattr(model_field, "many_to_many", False):
+        return None
+    column = str(model_field.attname)
+    if len(attrs) == 2 and attrs[1] == "amount" and type(model_field).__name__ == "MoneyField":
+        pass  # django-money: ``<field>`` is the Decimal column, ``<field>_currency`` a field of its own
+    elif len(attrs) != 1:
+        return None
+    elif model_field.is_relation:
+        if not isinstance(field, relations.PrimaryKeyRelatedField) or field.pk_field is not None:
+            return None
+        return _RowStep(str(field.field_name), column, lambda value: value, False)
+    convert, iso = _converter(field)
+    return _RowStep(str(field.field_name), column, convert or field.to_representation, iso)
+
+
 class FastRepresentationMixin:
     """Mix into a read-only ``ModelSerializer`` (before it in the bases) used on hot list pages.
 
@@ -115,6 +159,32 @@ class FastRepresentationMixin:
             readable = self._readable_fields  # type: ignore[attr-defined]
             steps = self._fast_steps = [_Step(field, model) for field in readable]
         return steps
+
+    def row_steps(self) -> list[_RowStep] | None:
+        """Per readable field, its column and converter; None if a field needs a model instance."""
+        cls = type(self)
+        if "_fast_row_steps" not in cls.__dict__:
+            model = getattr(getattr(self, "Meta", None), "model", None)
+            steps = [_row_step(field, model) for field in self._readable_fields]  # type: ignore[attr-defined]
+            cls._fast_row_steps = None if any(step is None for step in steps) else steps  # type: ignore[attr-defined]
+        return cls.__dict__["_fast_row_steps"]  # type: ignore[no-any-return]
+
+    def row_representation(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The output of ``to_representation`` for the model instance ``row`` (a ``values()`` dict
+        holding every column of ``row_steps``) was read from."""
+        ret: dict[str, Any] = {}
+        tz: Any = _MISSING
+        for step in self.row_steps() or ():
+            value = row[step.column]
+            if value is None:
+                ret[step.name] = None
+            elif step.iso_datetime:
+                if tz is _MISSING:
+                    tz = timezone.get_current_timezone() if settings.USE_TZ else None
+                ret[step.name] = _iso_datetime(value, tz) if value else None
+            else:
+                ret[step.name] = step.convert(value)
+        return ret
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
         ret: dict[str, Any] = {}
@@ -141,3 +211,31 @@ class FastRepresentationMixin:
             check_for_none = attribute.pk if isinstance(attribute, PKOnlyObject) else attribute
             ret[step.name] = None if check_for_none is None else field.to_representation(attribute)
         return ret
+
+
+class FastRowsMixin:
+    """For a ``ListAPIView`` whose serializer has ``FastRepresentationMixin``: the page is read as
+    ``values()`` rows of the columns the output needs and rendered without model instances.
+
+    Filtering, ordering, pagination (a cursor reads its position from a row dict as from an
+    instance) and the response are the view's own; when a field of the serializer needs an
+    instance, the view lists as it would without this mixin."""
+
+    def list(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        serializer = self.get_serializer()  # type: ignore[attr-defined]
+        steps = serializer.row_steps() if isinstance(serializer, FastRepresentationMixin) else None
+        if steps is None:
+            return super().list(request, *args, **kwargs)  # type: ignore[misc]
+        queryset = self.filter_queryset(self.get_queryset())  # type: ignore[attr-defined]
+        columns = dict.fromkeys(step.column for step in steps)
+        paginator = getattr(self, "paginator", None)
+        for name in getattr(paginator, "ordering", None) or ():
+            columns.setdefault(name.lstrip("-"), None)  # the cursor reads its position from the row
+        rows = queryset.values(*columns)
+        page = self.paginate_queryset(rows)  # type: ignore[attr-defined]
+        data = [serializer.row_representation(row) for row in (rows if page is None else page)]
+        if page is not None:
+            return self.get_paginated_response(data)  # type: ignore[attr-defined]
+        from rest_framework.response import Response
+
+        return Response(data)

@@ -130,6 +130,106 @@ def test_the_payment_list_renders_through_the_fast_serializer(auth_client, organ
     assert row["created_at"].endswith("Z") or row["created_at"][-6] in "+-"
 
 
+class _DrfRowPayment(serializers.ModelSerializer):
+    """Every field one column: choices, money, JSON, FK keys, nullable times."""
+
+    amount = serializers.DecimalField(max_digits=19, decimal_places=4, source="amount.amount")
+    currency = serializers.CharField(source="amount_currency")
+
+    class Meta:
+        model = OrchestrationPayment
+        fields = (
+            "id",
+            "status",
+            "urgency",
+            "amount",
+            "currency",
+            "payee_ref",
+            "payee_identifiers",
+            "alternative_rails",
+            "attempts",
+            "conversation",
+            "organization",
+            "completed_at",
+            "created_at",
+        )
+
+
+class _RowPayment(FastRepresentationMixin, _DrfRowPayment):
+    pass
+
+
+@pytest.mark.parametrize("tz", ["UTC", "America/Sao_Paulo"])
+def test_row_representation_equals_drf_on_instances(settings, tz):
+    # given payments with nulls, choices, JSON, unicode, decimals and aware datetimes
+    settings.TIME_ZONE = tz
+    org = OrganizationFactory()
+    OrchestrationPayment.objects.create(
+        organization=org,
+        amount=Money(Decimal("1234.5"), "BRL"),
+        payee_ref="joão",
+        payee_identifiers={"pix_key": "a@b.co", "n": [1, 2.5]},
+        alternative_rails=[{"rail": "wise", "score": 0.4}],
+        attempts=2,
+        status="succeeded",
+        urgency="instant",
+        completed_at=datetime.datetime(2026, 3, 1, 12, 30, 0, 123456, tzinfo=datetime.UTC),
+    )
+    OrchestrationPayment.objects.create(organization=org, amount=Money("0.01", "EUR"), payee_ref="")
+    instances = list(OrchestrationPayment.objects.filter(organization=org).order_by("created_at"))
+    serializer = _RowPayment()
+    steps = serializer.row_steps()
+    assert steps is not None
+    rows = list(
+        OrchestrationPayment.objects.filter(organization=org)
+        .order_by("created_at")
+        .values(*dict.fromkeys(step.column for step in steps))
+    )
+    # when DRF renders the instances and the fast path renders the rows
+    with django_timezone(tz):
+        expected = [list(item.items()) for item in _DrfRowPayment(instances, many=True).data]
+        got = [list(serializer.row_representation(row).items()) for row in rows]
+    # then they agree key by key and in order
+    assert got == expected
+    assert dict(got[0])["amount"] == "1234.5000" and dict(got[1])["completed_at"] is None
+
+
+def test_a_serializer_with_a_method_field_has_no_row_path():
+    # given a serializer whose fields read a relation's attribute and a method, it can't render
+    # rows (FastRowsMixin then lists instances); one whose fields each read a column can
+    assert _FastPayment().row_steps() is None
+    assert _RowPayment().row_steps() is not None
+
+
+def test_the_payment_list_reads_rows_and_pages_with_the_cursor(auth_client, organization, monkeypatch):
+    # given 7 payments, and a count of rows rendered without model instances
+    rendered = []
+    real = FastRepresentationMixin.row_representation
+    monkeypatch.setattr(
+        FastRepresentationMixin, "row_representation", lambda self, row: rendered.append(1) or real(self, row)
+    )
+    made = [
+        OrchestrationPayment.objects.create(
+            organization=organization, amount=Money(f"{i}.50", "BRL"), payee_ref=f"p{i}", status="succeeded"
+        )
+        for i in range(7)
+    ]
+    # when the list is read 3 at a time, following the cursor
+    seen, url = [], "/api/v1/payments?page_size=3"
+    while url:
+        body = auth_client.get(url).json()
+        seen += body["results"]
+        url = body["next"]
+    # then every payment comes once, newest first, from rows, each equal to the serializer's output
+    assert [r["id"] for r in seen] == [str(p.pk) for p in reversed(made)]
+    assert len(rendered) == 7
+    from apps.payments.api.serializers import PaymentSerializer
+
+    for row, payment in zip(seen, reversed(made), strict=True):
+        payment.refresh_from_db()
+        assert row == dict(PaymentSerializer(payment).data)
+
+
 class _TwoLimits(APIView):
     throttle_classes = [PerIPThrottle, PerUserThrottle]
 

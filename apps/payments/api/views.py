@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.exceptions import ApplicationError, Forbidden, NotFound
+from apps.core.fastserializers import FastRowsMixin
 from apps.core.permissions import HasApiKeyScope
 from apps.core.roles import Role
 from apps.core.tenancy import organization_required, request_actor, request_person
@@ -42,7 +43,7 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
 )
 
 
-class PaymentListView(generics.ListAPIView):
+class PaymentListView(FastRowsMixin, generics.ListAPIView):
     """Payments of the caller's organisation, newest first (cursor pagination)."""
 
     serializer_class = PaymentSerializer
