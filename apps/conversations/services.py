@@ -11,6 +11,7 @@ intent engine and hands the message to the flow engine. Flows speak through
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import time
@@ -192,17 +193,116 @@ def webhook_event_store(
             existing = WebhookEvent.objects.using(alias).get(platform=platform, event_id=event.event_id)
             return existing, False
     pk = event.pk
-    transaction.on_commit(lambda: _task_send("webhook_event_process_task", pk), using=alias)
+    transaction.on_commit(lambda: webhook_events_enqueue(ids=[pk]), using=alias)
     return event, True
 
 
-def _task_send(name: str, *args: Any, **options: Any) -> None:
+# --- webhook hand-off: a Redis list of stored event ids, drained in batches by a task -----------
+# A Celery publish per webhook cost about as much CPU as the rest of the request (kombu builds a
+# message, headers and a redis-py client per publish). The stored row is what counts; this list
+# only says "look at these soon". One pipelined round trip per webhook pushes its id and sets a
+# flag; a drain task is sent only when the flag was not already set, i.e. once per burst, not per
+# event. The drain pops a batch, processes each event (idempotent), and when it popped a full batch
+# sends one more drain first so other workers share a backlog. Losing an id (Redis down at push
+# time, a worker killed after its pop) loses nothing: the row stays ``received`` and the beat sweep
+# ``webhook_events_retry_stale`` queues it again.
+WEBHOOK_QUEUE_KEY = "conversations:webhook_events:pending"
+WEBHOOK_DRAIN_FLAG_KEY = "conversations:webhook_events:drain"
+# a drain task queued or running; if it is lost, the flag expires and the next event sends another
+WEBHOOK_DRAIN_FLAG_TTL = 30
+WEBHOOK_DRAIN_BATCH = 100
+
+
+def _queue_client() -> Any:
+    """The cache's redis-py client when the cache is Redis (one pool per process, see
+    ``apps.core.cache``); None otherwise (local memory: one task per event instead)."""
+    from django.core.cache import cache
+
+    from apps.core.cache import RedisCacheClient
+
+    inner = getattr(cache, "_cache", None)
+    return inner.get_client(write=True) if isinstance(inner, RedisCacheClient) else None
+
+
+def _queue_key(name: str) -> str:
+    from django.conf import settings
+
+    return f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:{name}"
+
+
+def webhook_events_enqueue(*, ids: list[int]) -> None:
+    """Hand stored events to processing (after their commit). Never raises: a failure is logged
+    and the rows wait for the sweep."""
+    if not ids:
+        return
+    client = _queue_client()
+    if client is None:
+        for pk in ids:
+            _task_send("webhook_event_process_task", pk)
+        return
+    from redis.exceptions import RedisError
+
+    flag = _queue_key(WEBHOOK_DRAIN_FLAG_KEY)
+    try:
+        pipe = client.pipeline(transaction=False)
+        pipe.rpush(_queue_key(WEBHOOK_QUEUE_KEY), *ids)
+        pipe.set(flag, "1", nx=True, ex=WEBHOOK_DRAIN_FLAG_TTL)
+        _, kick = pipe.execute()
+    except RedisError:  # the rows are stored; the periodic sweep queues them
+        logger.exception("webhook_events_enqueue_failed", ids=ids)
+        return
+    if kick:
+        _drain_send(client, flag)
+
+
+def _drain_send(client: Any, flag: str) -> None:
+    if not _task_send("webhook_events_drain_task"):
+        # no drain is coming: let the next event try again instead of waiting for the flag's expiry
+        with contextlib.suppress(Exception):
+            client.delete(flag)
+
+
+def webhook_events_drain(*, batch: int = WEBHOOK_DRAIN_BATCH) -> int:
+    """Process up to ``batch`` queued events (the drain task). Returns how many were processed."""
+    client = _queue_client()
+    if client is None:
+        return 0
+    queue, flag = _queue_key(WEBHOOK_QUEUE_KEY), _queue_key(WEBHOOK_DRAIN_FLAG_KEY)
+    ids = [int(x) for x in client.lpop(queue, batch) or ()]
+    if len(ids) >= batch:
+        _task_send("webhook_events_drain_task")  # more may be waiting: another worker takes them
+    done = 0
+    for pk in ids:
+        try:
+            webhook_event_process(webhook_event_id=pk)
+        except WebhookEvent.DoesNotExist:
+            continue
+        except Exception:  # the row stays "received": the sweep queues it again
+            logger.exception("webhook_event_process_failed", webhook_event_id=pk)
+            continue
+        done += 1
+    if len(ids) < batch:
+        # The queue looked empty. Release the flag, then look again: an id pushed after the pop
+        # but before the release saw the flag set and sent no drain.
+        pipe = client.pipeline(transaction=False)
+        pipe.delete(flag)
+        pipe.llen(queue)
+        _, left = pipe.execute()
+        if left and client.set(flag, "1", nx=True, ex=WEBHOOK_DRAIN_FLAG_TTL):
+            _drain_send(client, flag)
+    return done
+
+
+def _task_send(name: str, *args: Any, **options: Any) -> bool:
+    """Send a task; False (logged) when the broker is unreachable."""
     from apps.conversations import tasks
 
     try:
         getattr(tasks, name).apply_async(args=tuple(args), **options)
     except (KombuOperationalError, ConnectionError):  # the row is stored; the periodic sweep re-queues it
         logger.exception("conversations_task_enqueue_failed", task=name)
+        return False
+    return True
 
 
 def _parse(event: WebhookEvent) -> InboundMessage | StatusUpdate | None:
@@ -850,8 +950,7 @@ def webhook_events_retry_stale(*, older_than_seconds: int = 60) -> int:
         .order_by("received_at")
         .values_list("pk", flat=True)[:500]
     )
-    for pk in ids:
-        _task_send("webhook_event_process_task", pk)
+    webhook_events_enqueue(ids=ids)
     return len(ids)
 
 

@@ -26,6 +26,11 @@ def webhook_event_process_task(webhook_event_id: int) -> str:
     return str(services.webhook_event_process(webhook_event_id=webhook_event_id).status)
 
 
+@shared_task(name="conversations.webhook_events_drain", acks_late=True, ignore_result=True)
+def webhook_events_drain_task() -> int:
+    return services.webhook_events_drain()
+
+
 @shared_task(name="conversations.message_process", acks_late=True, ignore_result=True)
 def message_process_task(message_id: str) -> str:
     return str(services.message_process(message_id=message_id).detected_intent)

@@ -92,6 +92,26 @@ def whatsapp_request(n: int) -> tuple[str, bytes, dict[str, str]]:
     return "/api/v1/webhooks/whatsapp", body, {"HTTP_X_HUB_SIGNATURE_256": f"sha256={sig}"}
 
 
+def environ_for(method: str, path: str, body: bytes, headers: dict[str, str]) -> dict[str, Any]:
+    """The WSGI environ gunicorn would pass for this request."""
+    return {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(body)),
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_HOST": "127.0.0.1",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.url_scheme": "http",
+        **headers,
+    }
+
+
 def _timed(label: str, fn: Callable[[int], Any], start: int, n: int) -> None:
     t0, c0 = time.perf_counter(), time.process_time()
     for i in range(start, start + n):
@@ -114,19 +134,7 @@ def breakdown(call: Callable[[int], None], start: int, n: int, platform: str) ->
     handler = WSGIHandler()
 
     def healthz(_i: int) -> None:
-        environ = {
-            "REQUEST_METHOD": "GET",
-            "PATH_INFO": "/healthz",
-            "QUERY_STRING": "",
-            "SERVER_NAME": "127.0.0.1",
-            "SERVER_PORT": "8000",
-            "SERVER_PROTOCOL": "HTTP/1.1",
-            "REMOTE_ADDR": "127.0.0.1",
-            "HTTP_HOST": "127.0.0.1",
-            "wsgi.input": io.BytesIO(b""),
-            "wsgi.errors": sys.stderr,
-            "wsgi.url_scheme": "http",
-        }
+        environ = environ_for("GET", "/healthz", b"", {})
         response = handler(environ, lambda *_a: lambda _d: None)
         b"".join(response)
         response.close()
@@ -202,22 +210,7 @@ def main() -> None:
 
     def call(i: int) -> None:
         path, body, headers = make(i)
-        environ = {
-            "REQUEST_METHOD": "POST",
-            "PATH_INFO": path,
-            "QUERY_STRING": "",
-            "CONTENT_TYPE": "application/json",
-            "CONTENT_LENGTH": str(len(body)),
-            "SERVER_NAME": "127.0.0.1",
-            "SERVER_PORT": "8000",
-            "SERVER_PROTOCOL": "HTTP/1.1",
-            "REMOTE_ADDR": "127.0.0.1",
-            "HTTP_HOST": "127.0.0.1",
-            "wsgi.input": io.BytesIO(body),
-            "wsgi.errors": sys.stderr,
-            "wsgi.url_scheme": "http",
-            **headers,
-        }
+        environ = environ_for("POST", path, body, headers)
 
         def start_response(status: str, _headers: Any, _exc: Any = None) -> Any:
             statuses[status] += 1

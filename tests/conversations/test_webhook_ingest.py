@@ -19,7 +19,6 @@ from apps.conversations import selectors, services
 from apps.conversations.models import PlatformAccount, WebhookEvent
 from apps.conversations.platforms.crypto import secret_hash
 from apps.conversations.platforms.slack.webhooks import signature_compute
-from apps.conversations.tasks import webhook_event_process_task
 from tests.conversations.factories import (
     SLACK_SECRET,
     TG_SECRET,
@@ -28,6 +27,7 @@ from tests.conversations.factories import (
     telegram_account,
     whatsapp_account,
 )
+from tests.conversations.handoff import handoff_fixture  # noqa: F401 (the "handoff" fixture)
 from tests.conversations.test_webhooks_slack import event_callback, message_event
 from tests.conversations.test_webhooks_telegram import message_update
 from tests.conversations.test_webhooks_whatsapp import envelope, text_message
@@ -70,19 +70,9 @@ def account_queries(queries: CaptureQueriesContext) -> list[str]:
     return [q["sql"] for q in queries.captured_queries if table in q["sql"]]
 
 
-@pytest.fixture
-def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
-    """Processing tasks sent to the broker (recorded instead of run)."""
-    calls: list[tuple[Any, ...]] = []
-    monkeypatch.setattr(
-        webhook_event_process_task, "apply_async", lambda args=(), **kw: calls.append(tuple(args))
-    )
-    return calls
-
-
 # --- cached account lookups ------------------------------------------------------------
 @pytest.mark.django_db
-def test_the_account_lookup_is_cached_and_holds_no_plaintext_secret(organization, platform_settings, sent):
+def test_the_account_lookup_is_cached_and_holds_no_plaintext_secret(organization, platform_settings, handoff):
     telegram_account(organization)
     assert tg_post(1).status_code == 200
     with CaptureQueriesContext(connection) as queries:
@@ -100,7 +90,9 @@ def test_the_account_lookup_is_cached_and_holds_no_plaintext_secret(organization
 
 
 @pytest.mark.django_db
-def test_a_changed_telegram_secret_is_refused_right_after_the_change(organization, platform_settings, sent):
+def test_a_changed_telegram_secret_is_refused_right_after_the_change(
+    organization, platform_settings, handoff
+):
     account = telegram_account(organization)
     assert tg_post(1).status_code == 200  # cached now
     services.platform_account_secrets_set(account=account, secrets={"webhook_secret": "the-new-secret"})
@@ -111,7 +103,7 @@ def test_a_changed_telegram_secret_is_refused_right_after_the_change(organizatio
 
 
 @pytest.mark.django_db
-def test_a_deactivated_account_is_refused_right_after_a_save(organization, platform_settings, sent):
+def test_a_deactivated_account_is_refused_right_after_a_save(organization, platform_settings, handoff):
     account = telegram_account(organization)
     assert tg_post(1).status_code == 200
     account = PlatformAccount.objects.get(pk=account.pk)
@@ -122,7 +114,7 @@ def test_a_deactivated_account_is_refused_right_after_a_save(organization, platf
 
 
 @pytest.mark.django_db
-def test_a_deleted_account_is_refused_right_after(organization, platform_settings, sent):
+def test_a_deleted_account_is_refused_right_after(organization, platform_settings, handoff):
     account = telegram_account(organization)
     assert tg_post(1).status_code == 200
     PlatformAccount.objects.filter(pk=account.pk).delete()  # post_delete
@@ -130,7 +122,7 @@ def test_a_deleted_account_is_refused_right_after(organization, platform_setting
 
 
 @pytest.mark.django_db
-def test_deactivation_in_the_admin_is_refused_right_after(organization, platform_settings, settings, sent):
+def test_deactivation_in_the_admin_is_refused_right_after(organization, platform_settings, settings, handoff):
     # the admin's change form writes with QuerySet.update() (no post_save): its LogEntry invalidates
     settings.ADMIN_REQUIRE_OTP = False
     staff = Client()
@@ -153,7 +145,7 @@ def test_deactivation_in_the_admin_is_refused_right_after(organization, platform
 
 
 @pytest.mark.django_db
-def test_a_changed_whatsapp_app_secret_is_refused_right_after(organization, platform_settings, sent):
+def test_a_changed_whatsapp_app_secret_is_refused_right_after(organization, platform_settings, handoff):
     account = whatsapp_account(organization)
     assert wa_post("wamid.A").status_code == 200
     services.platform_account_secrets_set(account=account, secrets={"app_secret": "new-app-secret"})
@@ -167,7 +159,7 @@ def test_a_changed_whatsapp_app_secret_is_refused_right_after(organization, plat
 
 
 @pytest.mark.django_db
-def test_a_changed_slack_signing_secret_is_refused_right_after(organization, platform_settings, sent):
+def test_a_changed_slack_signing_secret_is_refused_right_after(organization, platform_settings, handoff):
     account = slack_account(organization)
     assert slack_post("Ev1").status_code == 200
     services.platform_account_secrets_set(account=account, secrets={"signing_secret": "new-signing"})
@@ -177,7 +169,7 @@ def test_a_changed_slack_signing_secret_is_refused_right_after(organization, pla
 
 @pytest.mark.django_db
 def test_rotating_the_encryption_key_invalidates_the_cached_blob(
-    organization, platform_settings, settings, sent
+    organization, platform_settings, settings, handoff
 ):
     from cryptography.fernet import Fernet
     from django.core.management import call_command
@@ -192,7 +184,7 @@ def test_rotating_the_encryption_key_invalidates_the_cached_blob(
 
 
 @pytest.mark.django_db
-def test_a_new_account_with_a_cached_secret_takes_over(organization, platform_settings, sent):
+def test_a_new_account_with_a_cached_secret_takes_over(organization, platform_settings, handoff):
     # a lookup cached for one account is not reused once another one is created / the first deleted
     first = telegram_account(organization)
     assert tg_post(1).status_code == 200
@@ -210,7 +202,7 @@ def test_a_new_account_with_a_cached_secret_takes_over(organization, platform_se
 # --- storing -------------------------------------------------------------------------
 @pytest.mark.django_db
 def test_a_duplicate_event_is_acknowledged_and_stored_once(
-    organization, platform_settings, sent, django_capture_on_commit_callbacks
+    organization, platform_settings, handoff, django_capture_on_commit_callbacks
 ):
     telegram_account(organization)
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
@@ -222,24 +214,26 @@ def test_a_duplicate_event_is_acknowledged_and_stored_once(
     assert again.status_code == 200 and again.json() == {"ok": True, "stored": 0}
     assert callbacks == []  # nothing queued for a duplicate
     event = WebhookEvent.objects.get()
-    assert sent == [(event.pk,)]
+    assert handoff.pending() == [event.pk]
 
 
 @pytest.mark.django_db
 def test_a_stored_event_is_queued_only_after_commit(
-    organization, platform_settings, sent, django_capture_on_commit_callbacks
+    organization, platform_settings, handoff, django_capture_on_commit_callbacks
 ):
     # inside a transaction (here: the test's), the task waits for the commit
     whatsapp_account(organization)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         assert wa_post("wamid.X").status_code == 200
-    assert sent == [] and len(callbacks) == 1
+    assert handoff.pending() == [] and len(callbacks) == 1
     callbacks[0]()
-    assert sent == [(WebhookEvent.objects.get(event_id="wamid.X").pk,)]
+    assert handoff.pending() == [WebhookEvent.objects.get(event_id="wamid.X").pk]
 
 
 @pytest.mark.django_db
-def test_webhook_event_store_returns_the_event_and_whether_it_is_new(organization, platform_settings, sent):
+def test_webhook_event_store_returns_the_event_and_whether_it_is_new(
+    organization, platform_settings, handoff
+):
     account = selectors.platform_account_find(
         platform="telegram", external_id=telegram_account(organization).external_id
     )
@@ -269,20 +263,23 @@ def test_webhook_event_store_returns_the_event_and_whether_it_is_new(organizatio
 
 @pytest.mark.django_db(transaction=True)
 def test_in_autocommit_the_row_is_committed_before_the_task_is_queued(
-    organization, platform_settings, monkeypatch
+    organization, platform_settings, monkeypatch, handoff
 ):
     # no test transaction here: the view runs as in production (autocommit, no transaction of its own)
     seen: list[tuple[bool, bool]] = []
+    enqueue = services.webhook_events_enqueue
 
-    def apply_async(args: Any = (), **kwargs: Any) -> None:
-        seen.append((connection.in_atomic_block, WebhookEvent.objects.filter(pk=args[0]).exists()))
+    def recording_enqueue(*, ids: list[int]) -> None:
+        seen.append((connection.in_atomic_block, WebhookEvent.objects.filter(pk=ids[0]).exists()))
+        enqueue(ids=ids)
 
-    monkeypatch.setattr(webhook_event_process_task, "apply_async", apply_async)
+    monkeypatch.setattr(services, "webhook_events_enqueue", recording_enqueue)
     telegram_account(organization)
     with CaptureQueriesContext(connection) as queries:
         resp = tg_post(7)
     assert resp.status_code == 200 and resp.json()["stored"] == 1
     assert seen == [(False, True)]  # queued from outside any transaction, the row already there
+    assert handoff.pending() == [WebhookEvent.objects.get().pk]
     statements = [q["sql"].split(" ", 1)[0].upper() for q in queries.captured_queries]
     assert "SAVEPOINT" not in statements and statements.count("INSERT") == 1
     assert tg_post(7).json()["stored"] == 0 and len(seen) == 1
