@@ -80,6 +80,13 @@ def sanctions_index_check_seconds() -> float:
     )
 
 
+def prepared_statements() -> bool:
+    """Let PostgreSQL prepare the decision's statements once per connection (plans are reused)."""
+    return bool(
+        _get("COMPLIANCE_PREPARED_STATEMENTS", env.bool("COMPLIANCE_PREPARED_STATEMENTS", default=True))
+    )
+
+
 def sanctions_urls() -> dict[str, str]:
     """``format -> URL`` refreshed weekly. For ``ofac-csv`` the URL is the folder holding sdn/alt/add.csv."""
     default = {

@@ -16,8 +16,8 @@ from typing import Any
 
 import structlog
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, models, transaction
-from django.db.models import Count, Max, Q, Sum
+from django.db import IntegrityError, connections, models, router, transaction
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from apps.compliance import conf
@@ -29,7 +29,8 @@ from apps.compliance.choices import (
     RuleAction,
     RuleMode,
 )
-from apps.compliance.fx import UsdConverter
+from apps.compliance.fx import USD_PLACES, UsdConverter
+from apps.compliance.history import DecisionReads, decision_reads
 from apps.compliance.models import (
     AuditChainHead,
     AuditEntry,
@@ -49,17 +50,11 @@ from apps.compliance.rules import (
     rule_params_validate,
 )
 from apps.compliance.screening.index import sanctions_index
+from apps.compliance.sql import insert_params, insert_sql, prepared_cursor, review_snapshot_sql
 from apps.compliance.types import ComplianceDecision, RuleOutcome, ScreeningHit
 from apps.core.exceptions import ApplicationError
 
 logger = structlog.get_logger(__name__)
-
-# Payments that never moved money do not count towards limits or history.
-DEAD_STATUSES = ("failed", "blocked", "cancelled")
-# The newest rows of history read for windowed rules: past this many, counts and sums are lower
-# bounds (a payer with a thousand payments in a rule's window has long tripped its velocity rule).
-HISTORY_MAX_ROWS = 1000
-INBOUND_STATUSES = ("succeeded", "processing", "initiated")
 
 
 # --- KYC ----------------------------------------------------------------------------
@@ -216,32 +211,12 @@ def tier_limit_save(*, limit: TierLimit, actor: Any = None) -> TierLimit:
     return limit
 
 
-def payer_usage(*, payment: Any, now: datetime) -> list[dict[str, Any]]:
-    """The payer's history in one grouped query (per currency and rail): 24 h and 30 day sums for
-    the limits, last activity, and the payer → payee count and total for the rules."""
-    if not payment.payer_ref:
-        return []
-    pair = Q(payee_ref=payment.payee_ref) if payment.payee_ref else Q(pk__in=[])
-    return list(
-        _payer_payments(payment)
-        .values("amount_currency", "selected_rail")
-        .annotate(
-            month=Sum("amount", filter=Q(created_at__gte=now - timedelta(days=30))),
-            day=Sum("amount", filter=Q(created_at__gte=now - timedelta(days=1))),
-            last=Max("created_at", filter=Q(created_at__lt=now)),
-            pair_n=Count("id", filter=pair),
-            pair_sum=Sum("amount", filter=pair),
-        )
-        .order_by()
-    )
-
-
 def limits_check(
     *,
     payment: Any,
     tier: str,
     now: datetime,
-    usage: list[dict[str, Any]] | None = None,
+    reads: DecisionReads | None = None,
     usd: UsdConverter | None = None,
 ) -> list[RuleOutcome]:
     """Per-transaction, daily (24 h) and monthly (30 days) limits of the payer's tier; limits without
@@ -254,28 +229,29 @@ def limits_check(
     )
     if not limits:
         return []
-    if usage is None:
-        usage = payer_usage(payment=payment, now=now)
+    if reads is None:
+        reads = decision_reads(payment=payment, now=now, outgoing=timedelta(0), incoming=timedelta(0))
     to_usd = usd or UsdConverter()
     out: list[RuleOutcome] = []
     for limit in limits:
         in_usd = not limit.currency
         this = to_usd(amount, currency) if in_usd else amount
         unit = "USD (equivalent)" if in_usd else currency
-        used = {"day": Decimal(0), "month": Decimal(0)}
-        for row in usage:
-            if limit.rail and row["selected_rail"] != limit.rail:
+        day = month = Decimal(0)
+        for row_currency, row_rail, row_day, row_month in reads.window_sums:
+            if limit.rail and row_rail != limit.rail:
                 continue
-            if not in_usd and row["amount_currency"] != currency:
+            if not in_usd and row_currency != currency:
                 continue
-            for key in used:
-                value = row[key] or Decimal(0)
-                used[key] += to_usd(value, row["amount_currency"]) if in_usd else value
+            if in_usd:
+                row_day, row_month = to_usd(row_day, row_currency), to_usd(row_month, row_currency)
+            day += row_day
+            month += row_month
         scope = f"{tier} tier" + (f", {limit.rail}" if limit.rail else "")
         checks = [
             ("per_transaction", limit.per_transaction, this, "per-transaction"),
-            ("daily", limit.daily, used["day"] + this, "daily"),
-            ("monthly", limit.monthly, used["month"] + this, "monthly"),
+            ("daily", limit.daily, day + this, "daily"),
+            ("monthly", limit.monthly, month + this, "monthly"),
         ]
         for key, cap, total, label in checks:
             if cap is not None and total > cap:
@@ -355,39 +331,23 @@ def risk_rule_save(*, rule: RiskRule, actor: Any = None) -> RiskRule:
     return rule
 
 
-def _payments() -> models.QuerySet:
-    """A plain queryset of payments: these reads name columns only, and skipping djmoney's manager
-    wrapper (which rewrites every filter for Money arguments) is measurable on the decision's path."""
-    from apps.payments.models import OrchestrationPayment
-
-    return models.QuerySet(OrchestrationPayment)
-
-
-def _payer_payments(payment: Any) -> models.QuerySet:
-    return (
-        _payments()
-        .filter(organization_id=payment.organization_id, payer_ref=payment.payer_ref)
-        .exclude(pk=payment.pk)
-        .exclude(status__in=DEAD_STATUSES)
-    )
-
-
 def payment_facts(
     *,
     payment: Any,
     now: datetime,
-    usage: list[dict[str, Any]] | None = None,
+    reads: DecisionReads | None = None,
     rules: list[RiskRule] | None = None,
     usd: UsdConverter | None = None,
-    profiles: dict[str, KycProfile] | None = None,
 ) -> PaymentFacts:
-    """Gather the payment's history for ``rules`` with a fixed, small number of queries.
-
-    Outgoing and incoming payments are read as far back as the rules' windows reach
-    (``rules.history_lookback``); nothing is read for windows no active rule has.
-    """
+    """The facts ``rules`` look at: the payment in USD and the payer's history (``reads``, read as
+    far back as the rules' windows reach, ``rules.history_lookback``) converted to USD."""
     to_usd = usd or UsdConverter()
-    profiles = profiles or {}
+    if reads is None:
+        outgoing, incoming = history_lookback(
+            rules if rules is not None else rules_for(payment.organization_id)
+        )
+        reads = decision_reads(payment=payment, now=now, outgoing=outgoing, incoming=incoming)
+    profiles = reads.profiles
     payer_profile = profiles.get(payment.payer_ref) if payment.payer_ref else None
     payee_profile = profiles.get(payment.payee_ref) if payment.payee_ref else None
     currency = payment.amount.currency.code
@@ -405,77 +365,24 @@ def payment_facts(
     )
     if not payment.payer_ref:
         return facts
-    if usage is None:
-        usage = payer_usage(payment=payment, now=now)
-    outgoing, incoming = history_lookback(rules if rules is not None else rules_for(payment.organization_id))
-    facts.recent, facts.inbound = _windowed_history(
-        payment=payment, now=now, outgoing=outgoing, incoming=incoming, to_usd=to_usd
-    )
-    lasts = [row["last"] for row in usage if row["last"] is not None]
-    facts.last_payment_at = max(lasts) if lasts else None
-    facts.pair_count = sum(row["pair_n"] or 0 for row in usage)
+    # One rate per currency: a history row costs a dict lookup, a multiplication and a quantize.
+    rate = to_usd.rate
+    places = USD_PLACES
+    facts.recent = [
+        (at, (amount * rate(cur)).quantize(places), payee) for at, amount, cur, payee in reads.recent
+    ]
+    facts.inbound = [(at, (amount * rate(cur)).quantize(places)) for at, amount, cur in reads.inbound]
+    facts.last_payment_at = reads.last_payment_at
+    facts.pair_count = sum(n for _, n, _ in reads.pair)
     if facts.pair_count:
-        total = sum(
-            (to_usd(row["pair_sum"], row["amount_currency"]) for row in usage if row["pair_n"]), Decimal(0)
-        )
+        total = sum((to_usd(amount, cur) for cur, _, amount in reads.pair), Decimal(0))
         facts.pair_avg_usd = (total / facts.pair_count).quantize(Decimal("0.0001"))
-    elif payment.payee_ref:
+    elif reads.relationship is not None:
         # No payments between them here yet: the accounting relationship may know their history.
-        facts.pair_count, facts.pair_avg_usd = _relationship_history(payment, to_usd)
+        count, avg, avg_currency = reads.relationship
+        facts.pair_count = count
+        facts.pair_avg_usd = to_usd(avg, avg_currency) if avg is not None else None
     return facts
-
-
-def _windowed_history(
-    *, payment: Any, now: datetime, outgoing: timedelta, incoming: timedelta, to_usd: UsdConverter
-) -> tuple[list[tuple[datetime, Decimal, str]], list[tuple[datetime, Decimal]]]:
-    """The payer's payments sent within ``outgoing`` and received within ``incoming``, newest first,
-    in one query (at most ``HISTORY_MAX_ROWS`` of each)."""
-    if not (outgoing or incoming):
-        return [], []
-    sent = Q(payer_ref=payment.payer_ref, created_at__gte=now - outgoing) & ~Q(status__in=DEAD_STATUSES)
-    received = Q(payee_ref=payment.payer_ref, created_at__gte=now - incoming, status__in=INBOUND_STATUSES)
-    wanted = sent | received if outgoing and incoming else (sent if outgoing else received)
-    rows = (
-        _payments()
-        .filter(wanted, organization_id=payment.organization_id, created_at__lte=now)
-        .exclude(pk=payment.pk)
-        .order_by("-created_at")
-        .values_list("created_at", "amount", "amount_currency", "payer_ref", "payee_ref", "status")
-    )[: 2 * HISTORY_MAX_ROWS]
-    recent: list[tuple[datetime, Decimal, str]] = []
-    inbound: list[tuple[datetime, Decimal]] = []
-    out_since, in_since = now - outgoing, now - incoming
-    me = payment.payer_ref
-    for at, amount, currency, payer, payee, status in rows:
-        # A payment to oneself is both; each side keeps its own window and cap.
-        is_sent = outgoing and payer == me and at >= out_since and status not in DEAD_STATUSES
-        if is_sent and len(recent) < HISTORY_MAX_ROWS:
-            recent.append((at, to_usd(amount, currency), payee))
-        is_received = incoming and payee == me and at >= in_since and status in INBOUND_STATUSES
-        if is_received and len(inbound) < HISTORY_MAX_ROWS:
-            inbound.append((at, to_usd(amount, currency)))
-    return recent, inbound
-
-
-def _relationship_history(payment: Any, to_usd: UsdConverter) -> tuple[int, Decimal | None]:
-    """``(count, average in USD)`` of the payer → payee relationship in the accounting graph."""
-    try:
-        from apps.accounting.models import PaymentRelationship
-    except ImportError:  # pragma: no cover - accounting is part of the project
-        return 0, None
-    rel = (
-        PaymentRelationship.objects.filter(
-            organization_id=payment.organization_id,
-            user_id=payment.payer_ref,
-            counterparty_id=payment.payee_ref,
-        )
-        .only("total_payments_count", "avg_payment_amount_currency", "avg_payment_amount")
-        .first()
-    )
-    if rel is None or not rel.total_payments_count:
-        return 0, None
-    avg = rel.avg_payment_amount
-    return rel.total_payments_count, (to_usd(avg.amount, avg.currency.code) if avg is not None else None)
 
 
 def rules_evaluate(*, rules: list[RiskRule], facts: PaymentFacts) -> list[RuleOutcome]:
@@ -559,20 +466,6 @@ def _with_role(hit: ScreeningHit, role: str) -> ScreeningHit:
 # --- the decision ------------------------------------------------------------------------------
 
 
-# What the decision reads of a KYC profile (``only`` is measurably cheaper than ``defer`` here).
-DECISION_PROFILE_FIELDS = (
-    "organization_id",
-    "party_ref",
-    "tier",
-    "risk_rating",
-    "is_pep",
-    "legal_name",
-    "date_of_birth",
-    "nationality",
-    "country",
-)
-
-
 def payment_compliance_decide(*, payment: Any, actor: Any = None) -> ComplianceDecision:
     """Decide whether ``payment`` may go (contract 3): approve, review or block.
 
@@ -583,25 +476,21 @@ def payment_compliance_decide(*, payment: Any, actor: Any = None) -> ComplianceD
     """
     started = time.perf_counter()
     now = timezone.now()
-    # Reads first, outside any transaction of ours; only the writes below are atomic.
-    profiles = {
-        p.party_ref: p
-        for p in KycProfile.objects.filter(
-            organization_id=payment.organization_id,
-            party_ref__in=[r for r in (payment.payer_ref, payment.payee_ref) if r],
-        ).only(*DECISION_PROFILE_FIELDS)
-    }
+    rules = rules_for(payment.organization_id)
+    outgoing, incoming = history_lookback(rules)
+    # Reads first (one statement on PostgreSQL), outside any transaction of ours; only the writes
+    # below are atomic.
+    reads = decision_reads(payment=payment, now=now, outgoing=outgoing, incoming=incoming)
+    profiles = reads.profiles
     payer_profile = profiles.get(payment.payer_ref)
     tier = payer_profile.tier if payer_profile else KycTier.NONE
-    usage = payer_usage(payment=payment, now=now)
     usd = UsdConverter()  # one rate table for the whole decision
     outcomes: list[RuleOutcome] = []
-    outcomes += limits_check(payment=payment, tier=tier, now=now, usage=usage, usd=usd)
+    outcomes += limits_check(payment=payment, tier=tier, now=now, reads=reads, usd=usd)
     outcomes += _profile_outcomes(profiles, payment)
     hits = payment_screen(payment=payment, profiles=profiles)
     outcomes += [_hit_outcome(h) for h in hits]
-    rules = rules_for(payment.organization_id)
-    facts = payment_facts(payment=payment, now=now, usage=usage, rules=rules, usd=usd, profiles=profiles)
+    facts = payment_facts(payment=payment, now=now, reads=reads, rules=rules, usd=usd)
     outcomes += rules_evaluate(rules=rules, facts=facts)
 
     enforced = [o for o in outcomes if not o.shadow]
@@ -613,33 +502,20 @@ def payment_compliance_decide(*, payment: Any, actor: Any = None) -> ComplianceD
     elif any(o.action == RuleAction.REVIEW for o in enforced) or score >= conf.review_score():
         decision = Decision.REVIEW
     reasons = [o.reason() for o in enforced]
-    # An approval is one INSERT (atomic by itself); review and block write several rows together.
-    writes = transaction.atomic() if decision != Decision.APPROVE else contextlib.nullcontext()
-    with writes:
-        row = PaymentDecision.objects.create(
-            organization_id=payment.organization_id,
-            payment=payment,
-            decision=decision,
-            score=score,
-            reasons=reasons,
-            shadow_reasons=[o.reason() for o in shadow],
-            rule_versions={r.code: r.version for r in rules},
-            sanctions_hits=[h.to_dict() for h in hits],
-            payer_tier=tier,
-            fx=usd.describe(),
-            duration_ms=round((time.perf_counter() - started) * 1000, 3),
-        )
-        case = None
-        if decision == Decision.REVIEW:
-            case = case_open(payment=payment, decision=row, amount_usd=facts.amount_usd)
-        if decision != Decision.APPROVE:
-            audit_record(
-                action=f"compliance.payment_{decision}",
-                actor=actor,
-                target=payment,
-                after={"decision_id": str(row.pk), "score": score, "reasons": [r["code"] for r in reasons]},
-                organization=payment.organization_id,
-            )
+    row = PaymentDecision(
+        organization_id=payment.organization_id,
+        payment=payment,
+        decision=decision,
+        score=score,
+        reasons=reasons,
+        shadow_reasons=[o.reason() for o in shadow],
+        rule_versions={r.code: r.version for r in rules},
+        sanctions_hits=[h.to_dict() for h in hits],
+        payer_tier=tier,
+        fx=usd.describe(),
+    )
+    row.duration_ms = round((time.perf_counter() - started) * 1000, 3)
+    case = _decision_store(row=row, payment=payment, amount_usd=facts.amount_usd, actor=actor)
     if shadow:
         logger.info(
             "compliance_shadow_rules",
@@ -662,6 +538,149 @@ def payment_compliance_decide(*, payment: Any, actor: Any = None) -> ComplianceD
         case_id=case.pk if case else None,
         decision_id=row.pk,
     )
+
+
+def _decision_audit_after(row: PaymentDecision) -> dict[str, Any]:
+    return {"decision_id": str(row.pk), "score": row.score, "reasons": [r["code"] for r in row.reasons]}
+
+
+def _decision_store(*, row: PaymentDecision, payment: Any, amount_usd: Decimal, actor: Any) -> Case | None:
+    """Store the decision; for "review" its case too, and the audit entry unless approved.
+
+    On PostgreSQL: an approval is one prepared INSERT; a review or block locks the audit chain head
+    while reading what the case snapshots (one statement), then writes the decision, the case, its
+    event, the audit entry and the new head in one statement of chained CTEs, so no savepoint is
+    needed (a statement is atomic) and the rows are exactly those the ORM path writes. Elsewhere,
+    or before the chain has a head row, the ORM writes them in a savepoint.
+    """
+    alias = router.db_for_write(PaymentDecision)
+    connection = connections[alias]
+    if connection.vendor == "postgresql":
+        if row.decision == Decision.APPROVE:
+            sql, fields = insert_sql(PaymentDecision, alias)
+            with prepared_cursor(connection) as cursor:
+                cursor.execute(sql, insert_params(row, fields, connection))
+            row._state.adding, row._state.db = False, alias
+            return None
+        # Outside a transaction this opens one (the head stays locked until both statements ran);
+        # inside orchestration's, it adds no savepoint.
+        with transaction.atomic(using=alias, savepoint=False):
+            stored, case = _decision_store_postgresql(
+                row=row, payment=payment, amount_usd=amount_usd, actor=actor, alias=alias
+            )
+        if stored:
+            return case
+    return _decision_store_orm(row=row, payment=payment, amount_usd=amount_usd, actor=actor)
+
+
+def _decision_store_orm(
+    *, row: PaymentDecision, payment: Any, amount_usd: Decimal, actor: Any
+) -> Case | None:
+    # An approval is one INSERT (atomic by itself); review and block write several rows together.
+    writes = transaction.atomic() if row.decision != Decision.APPROVE else contextlib.nullcontext()
+    with writes:
+        row.save(force_insert=True)
+        case = None
+        if row.decision == Decision.REVIEW:
+            case = case_open(payment=payment, decision=row, amount_usd=amount_usd)
+        if row.decision != Decision.APPROVE:
+            audit_record(
+                action=f"compliance.payment_{row.decision}",
+                actor=actor,
+                target=payment,
+                after=_decision_audit_after(row),
+                organization=payment.organization_id,
+            )
+    return case
+
+
+def _decision_store_postgresql(
+    *, row: PaymentDecision, payment: Any, amount_usd: Decimal, actor: Any, alias: str
+) -> tuple[bool, Case | None]:
+    """``(False, None)`` when the audit chain has no head row yet (the ORM path creates it)."""
+    connection = connections[alias]
+    review = row.decision == Decision.REVIEW
+    params = {
+        "org": payment.organization_id,
+        # Only a review reads the snapshot: for a block the sub-selects find nothing.
+        "payee": payment.payee_ref if review and payment.payee_ref else "\x01",
+        "pk": payment.pk,
+        "conversation": payment.conversation_id if review else None,
+        "anchor": payment.conversation_message_id,
+    }
+    with prepared_cursor(connection) as cursor:
+        cursor.execute(review_snapshot_sql(alias), params)
+        snapshot = cursor.fetchone()
+    if snapshot is None:
+        return False, None
+    (
+        sequence,
+        last_hash,
+        s_status,
+        s_n,
+        s_first,
+        s_last,
+        r_at,
+        r_amt,
+        r_cur,
+        r_status,
+        r_payer,
+        open_cases,
+    ) = snapshot[:12]
+    m_at, m_dir, m_sender, m_text = snapshot[12:]
+    statements: list[tuple[Any, Any]] = [(PaymentDecision, row)]
+    case = None
+    if review:
+        history: dict[str, Any] = {}
+        if payment.payee_ref:
+            history = _counterparty_history_format(
+                by_status=dict(zip(s_status or (), s_n or (), strict=True)),
+                first=s_first,
+                last=s_last,
+                recent=list(
+                    zip(r_at or (), r_amt or (), r_cur or (), r_status or (), r_payer or (), strict=True)
+                ),
+                open_cases=open_cases,
+            )
+        excerpt = _excerpt_format(
+            list(zip(m_at or (), m_dir or (), m_sender or (), m_text or (), strict=True))
+        )
+        case, event = _case_build(
+            payment=payment, decision=row, amount_usd=amount_usd, excerpt=excerpt, history=history
+        )
+        statements += [(Case, case), (CaseEvent, event)]
+    entry = _audit_entry_build(
+        sequence=sequence + 1,
+        prev_hash=last_hash,
+        action=f"compliance.payment_{row.decision}",
+        actor=actor,
+        target=payment,
+        after=_decision_audit_after(row),
+        organization=payment.organization_id,
+    )
+    statements.append((AuditEntry, entry))
+    ctes, values = [], []
+    for n, (model, obj) in enumerate(statements):
+        sql, fields = insert_sql(model, alias)
+        ctes.append(f"w{n} AS ({sql})")
+        values += insert_params(obj, fields, connection)
+    qn = connection.ops.quote_name
+    head = AuditChainHead._meta
+    head_cols = {f.attname: qn(f.column) for f in head.concrete_fields}
+    update = (
+        f"UPDATE {qn(head.db_table)} SET {head_cols['sequence']} = %s, {head_cols['last_hash']} = %s "  # noqa: S608
+        f"WHERE {head_cols['id']} = 1 AND {head_cols['sequence']} = %s"
+    )
+    values += [entry.sequence, entry.hash, sequence]
+    with prepared_cursor(connection) as cursor:
+        cursor.execute(f"WITH {', '.join(ctes)} {update}", values)
+        if cursor.rowcount != 1:  # cannot happen while the head is locked; never leave a forked chain
+            raise ApplicationError(
+                "The audit chain head moved while it was locked.", code="audit_chain_moved"
+            )
+    for _, obj in statements:
+        obj._state.adding, obj._state.db = False, alias
+    return True, case
 
 
 def _profile_outcomes(profiles: dict[str, KycProfile], payment: Any) -> list[RuleOutcome]:
@@ -711,8 +730,31 @@ def _user(actor: Any) -> Any:
 
 def case_open(*, payment: Any, decision: PaymentDecision, amount_usd: Decimal) -> Case:
     """Open a review case for a payment, snapshotting what a reviewer needs to see."""
+    case, event = _case_build(
+        payment=payment,
+        decision=decision,
+        amount_usd=amount_usd,
+        excerpt=_conversation_excerpt(payment),
+        history=_counterparty_history(
+            organization_id=payment.organization_id, payee_ref=payment.payee_ref, exclude_pk=payment.pk
+        ),
+    )
+    case.save(force_insert=True)
+    event.save(force_insert=True)
+    return case
+
+
+def _case_build(
+    *,
+    payment: Any,
+    decision: PaymentDecision,
+    amount_usd: Decimal,
+    excerpt: list[dict[str, Any]],
+    history: dict[str, Any],
+) -> tuple[Case, CaseEvent]:
+    """The (unsaved) review case of a payment and its "opened" event."""
     now = timezone.now()
-    case = Case.objects.create(
+    case = Case(
         organization_id=payment.organization_id,
         kind=CaseKind.PAYMENT,
         payment=payment,
@@ -722,22 +764,19 @@ def case_open(*, payment: Any, decision: PaymentDecision, amount_usd: Decimal) -
         amount_usd=amount_usd,
         reasons=decision.reasons,
         sanctions_hits=decision.sanctions_hits,
-        conversation_excerpt=_conversation_excerpt(payment),
-        counterparty_history=_counterparty_history(
-            organization_id=payment.organization_id, payee_ref=payment.payee_ref, exclude_pk=payment.pk
-        ),
+        conversation_excerpt=excerpt,
+        counterparty_history=history,
         requires_four_eyes=amount_usd >= conf.four_eyes_amount_usd(),
         created_by_id=payment.created_by_id,
         sla_due_at=now + timedelta(hours=conf.case_sla_hours()),
     )
-    CaseEvent.objects.create(case=case, action="opened", to_status=case.status, note="Flagged by compliance.")
-    return case
+    event = CaseEvent(case=case, action="opened", to_status=case.status, note="Flagged by compliance.")
+    return case, event
 
 
 def _conversation_excerpt(payment: Any, size: int = 10) -> list[dict[str, Any]]:
     if not payment.conversation_id:
         return []
-    from agentpay.logging import mask_text
     from apps.conversations.models import ConversationMessage
 
     qs = ConversationMessage.objects.filter(conversation_id=payment.conversation_id)
@@ -749,17 +788,19 @@ def _conversation_excerpt(payment: Any, size: int = 10) -> list[dict[str, Any]]:
         )
         if anchor is not None:
             qs = qs.filter(created_at__lte=anchor)
-    rows = list(
-        qs.order_by("-created_at").values("created_at", "direction", "sender_name", "message_text")[:size]
-    )
+    rows = qs.order_by("-created_at").values_list("created_at", "direction", "sender_name", "message_text")[
+        :size
+    ]
+    return _excerpt_format(list(reversed(rows)))
+
+
+def _excerpt_format(rows: list[tuple[Any, str, str, str]]) -> list[dict[str, Any]]:
+    """``(created_at, direction, sender, text)`` oldest first -> the case's excerpt, identifiers masked."""
+    from agentpay.logging import mask_text
+
     return [
-        {
-            "at": r["created_at"].isoformat(),
-            "direction": r["direction"],
-            "sender": r["sender_name"],
-            "text": mask_text(r["message_text"]),
-        }
-        for r in reversed(rows)
+        {"at": at.isoformat(), "direction": direction, "sender": sender, "text": mask_text(text)}
+        for at, direction, sender, text in rows
     ]
 
 
@@ -777,29 +818,37 @@ def _counterparty_history(*, organization_id: Any, payee_ref: str, exclude_pk: A
         .annotate(n=Count("id"), first=models.Min("created_at"), last=Max("created_at"))
         .order_by()
     )
-    by_status = {g["status"]: g["n"] for g in groups}
-    agg = {
-        "n": sum(by_status.values()),
-        "first": min((g["first"] for g in groups), default=None),
-        "last": max((g["last"] for g in groups), default=None),
-    }
-    recent = [
-        {"at": at.isoformat(), "amount": str(amt), "currency": cur, "status": st, "payer": payer}
-        for at, amt, cur, st, payer in qs.order_by("-created_at").values_list(
+    recent = list(
+        qs.order_by("-created_at").values_list(
             "created_at", "amount", "amount_currency", "status", "payer_ref"
         )[:10]
-    ]
-    return {
-        "payments": agg["n"],
-        "first_at": agg["first"].isoformat() if agg["first"] else None,
-        "last_at": agg["last"].isoformat() if agg["last"] else None,
-        "by_status": by_status,
-        "recent": recent,
-        "open_cases": Case.objects.filter(
+    )
+    return _counterparty_history_format(
+        by_status={g["status"]: g["n"] for g in groups},
+        first=min((g["first"] for g in groups), default=None),
+        last=max((g["last"] for g in groups), default=None),
+        recent=recent,
+        open_cases=Case.objects.filter(
             organization_id=organization_id,
             payment__payee_ref=payee_ref,
             status__in=_open_statuses(),
         ).count(),
+    )
+
+
+def _counterparty_history_format(
+    *, by_status: dict[str, int], first: Any, last: Any, recent: list[tuple[Any, ...]], open_cases: int
+) -> dict[str, Any]:
+    return {
+        "payments": sum(by_status.values()),
+        "first_at": first.isoformat() if first else None,
+        "last_at": last.isoformat() if last else None,
+        "by_status": by_status,
+        "recent": [
+            {"at": at.isoformat(), "amount": str(amt), "currency": cur, "status": st, "payer": payer}
+            for at, amt, cur, st, payer in recent
+        ],
+        "open_cases": open_cases,
     }
 
 
@@ -910,6 +959,38 @@ def audit_record(
     Appends are serialised by locking the chain-head row, so concurrent writers
     each link to the previous entry and sequences have no gaps.
     """
+    head = _chain_head()
+    entry = _audit_entry_build(
+        sequence=head.sequence + 1,
+        prev_hash=head.last_hash,
+        action=action,
+        actor=actor,
+        target=target,
+        before=before,
+        after=after,
+        request=request,
+        organization=organization,
+    )
+    entry.save(force_insert=True)
+    head.sequence = entry.sequence
+    head.last_hash = entry.hash
+    head.save(update_fields=["sequence", "last_hash"])
+    return entry
+
+
+def _audit_entry_build(
+    *,
+    sequence: int,
+    prev_hash: str,
+    action: str,
+    actor: Any = None,
+    target: Any = None,
+    before: dict | None = None,
+    after: dict | None = None,
+    request: Any = None,
+    organization: Any = None,
+) -> AuditEntry:
+    """The (unsaved) entry that follows ``prev_hash`` at ``sequence``, its hash computed."""
     request_id, ip = _request_meta(request)
     target_type, target_id = "", ""
     if isinstance(target, models.Model):
@@ -921,9 +1002,8 @@ def audit_record(
         from apps.core.models import Organization
 
         org_id = target.pk if isinstance(target, Organization) else getattr(target, "organization_id", None)
-    head = _chain_head()
     entry = AuditEntry(
-        sequence=head.sequence + 1,
+        sequence=sequence,
         created_at=timezone.now(),
         organization_id=org_id,
         actor_id=getattr(_user(actor), "pk", None),
@@ -935,13 +1015,9 @@ def audit_record(
         after=_canonical(after),
         request_id=request_id,
         ip_address=ip,
-        prev_hash=head.last_hash,
+        prev_hash=prev_hash,
     )
     entry.hash = audit_hash(entry)
-    entry.save(force_insert=True)
-    head.sequence = entry.sequence
-    head.last_hash = entry.hash
-    head.save(update_fields=["sequence", "last_hash"])
     return entry
 
 

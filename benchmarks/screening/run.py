@@ -528,7 +528,9 @@ def part_index(entities: list[tuple[str, str, list[str]]], queries: int) -> None
     print(f"   thresholds: weak {weak}, strong {strong}")
 
 
-def part_decision(entities: list[tuple[str, str, list[str]]], decisions: int) -> None:
+def decision_setup(entities: list[tuple[str, str, list[str]]]) -> dict[str, Any]:
+    """Django on the benchmark database with the entities and the payment history loaded; returns what
+    the measurements need (``pending(payer)`` makes a payment waiting for its decision)."""
     from benchmarks._lib.harness import bench_env, ensure_database
 
     env = bench_env("agentpay_bench_compliance", redis_db=11)
@@ -540,13 +542,12 @@ def part_decision(entities: list[tuple[str, str, list[str]]], decisions: int) ->
     django.setup()
     from datetime import timedelta
 
-    from django.db import connection, transaction
+    from django.db import connection
     from django.utils import timezone
     from djmoney.money import Money
 
-    from apps.compliance.models import KycProfile, PaymentDecision, SanctionsEntity, SanctionsList
+    from apps.compliance.models import KycProfile, SanctionsEntity, SanctionsList
     from apps.compliance.screening.index import sanctions_index, sanctions_index_invalidate
-    from apps.compliance.services import payment_compliance_decide
     from apps.core.models import Organization
     from apps.payments.models import OrchestrationPayment
 
@@ -631,6 +632,26 @@ def part_decision(entities: list[tuple[str, str, list[str]]], decisions: int) ->
         p.save()
         return p
 
+    return {
+        "org": org,
+        "payers": payers,
+        "heavy": heavy,
+        "pending": pending,
+        "size": size,
+        "load_s": load_s,
+    }
+
+
+def part_decision(entities: list[tuple[str, str, list[str]]], decisions: int) -> None:
+    from django.db import connection, transaction
+
+    from apps.compliance.models import PaymentDecision
+    from apps.compliance.services import payment_compliance_decide
+    from apps.payments.models import OrchestrationPayment
+
+    ctx = decision_setup(entities)
+    org, payers, heavy, pending = ctx["org"], ctx["payers"], ctx["heavy"], ctx["pending"]
+    size, load_s = ctx["size"], ctx["load_s"]
     cpu: list[float] = []
     by_outcome: dict[str, list[tuple[float, int]]] = {}
 
