@@ -26,7 +26,10 @@ if REDIS_URL:
     # pytest-xdist workers share one Redis: give each its own key space.
     _worker = env.str("PYTEST_XDIST_WORKER", default="main")
     CACHES["default"]["KEY_PREFIX"] = f"agentpay-test-{_worker}"
-    CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"agentpay-test-{_worker}"
+    # Redis pub/sub ignores the database number: test runs on other databases of the same Redis
+    # (other checkouts, CI jobs) would hear each other's group events without it in the prefix.
+    _redis_db = REDIS_URL.rsplit("/", 1)[-1] if REDIS_URL.count("/") > 2 else "0"
+    CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"agentpay-test-db{_redis_db}-{_worker}"
 # Deterministic, fast Fernet key for tests.
 FIELD_ENCRYPTION_KEYS = env.list(
     "FIELD_ENCRYPTION_KEYS", default=["dGVzdC1rZXktZm9yLWFnZW50cGF5LXRlc3RzLTAwMDA="]
