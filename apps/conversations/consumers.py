@@ -26,6 +26,7 @@ Server frames: ``{"type": "history", "data": {"conversation_id", "messages": [..
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -38,6 +39,7 @@ from django.conf import settings
 
 from apps.core.authentication import ApiKeyPrincipal
 from apps.core.events import conversation_group, org_group
+from apps.core.fanout import Subscription, fanout_hub
 from apps.core.relay import relay_poller_ensure
 
 logger = structlog.get_logger(__name__)
@@ -89,14 +91,21 @@ def _conversation_in_org(organization_id: Any, conversation_id: str) -> bool:
     return Conversation.objects.filter(pk=conversation_id, organization_id=organization_id).exists()
 
 
-class StreamConsumer(AsyncJsonWebsocketConsumer):
-    """Relays an organisation's (or one conversation's) stream events to an authenticated client."""
+CLOSE_TOO_SLOW = 1013  # "try again later": the client stopped reading and fell BACKLOG_LIMIT behind
 
-    groups_joined: list[str]
+
+class StreamConsumer(AsyncJsonWebsocketConsumer):
+    """Relays an organisation's (or one conversation's) stream events to an authenticated client.
+
+    Who may see which group is decided here, once, at connect; the events themselves come
+    through the process's fan-out hub (``apps.core.fanout``), encoded once for every socket of
+    the process, not through this consumer's own channel."""
+
+    subscription: Subscription | None = None
+    _closing: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
         relay_poller_ensure()
-        self.groups_joined = []
         principal = self.scope.get("principal")
         organization = self.scope.get("organization")
         # Accept first: a close before accept is an HTTP 403 and the client never sees our code.
@@ -118,18 +127,39 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
             group = conversation_group(conversation_id)
         else:
             group = org_group(organization.pk)
-        await self.channel_layer.group_add(group, self.channel_name)
-        self.groups_joined.append(group)
-        await self.send_json(
-            {
-                "type": "subscribed",
-                "data": {"organization_id": str(organization.pk), "conversation_id": conversation_id},
-            }
+        hello = {
+            "type": "subscribed",
+            "data": {"organization_id": str(organization.pk), "conversation_id": conversation_id},
+        }
+        self.subscription = await fanout_hub().subscribe(
+            group,
+            self.base_send,
+            first={"type": "websocket.send", "text": await self.encode_json(hello)},
+            on_overflow=self._too_slow,
         )
 
+    def _too_slow(self) -> None:
+        self.subscription = None
+        self._closing = asyncio.ensure_future(self.close(code=CLOSE_TOO_SLOW))
+
     async def disconnect(self, code: int) -> None:
-        for group in getattr(self, "groups_joined", []):
-            await self.channel_layer.group_discard(group, self.channel_name)
+        if self.subscription is not None:
+            subscription, self.subscription = self.subscription, None
+            await subscription.close()
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels' dispatch hops to the sync thread (close_old_connections) before every
+        # handler; only connect touches the database, and database_sync_to_async does that itself.
+        if message["type"] == "websocket.connect":
+            await super().dispatch(message)
+        elif message["type"] == "websocket.receive":
+            await self.websocket_receive(message)
+        elif message["type"] == "websocket.disconnect":
+            await self.websocket_disconnect(message)
+        elif message["type"] == "stream.event":
+            await self.stream_event(message)
+        else:
+            await super().dispatch(message)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         # The feed is read-only; a ping keeps proxies from timing the socket out.
@@ -137,6 +167,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "pong", "data": {}})
 
     async def stream_event(self, message: dict[str, Any]) -> None:
+        # Only for a message sent to this consumer's own channel; group events come through the hub.
         await self.send_json({"type": message["event"], "data": message.get("data", {})})
 
 
@@ -398,6 +429,13 @@ class WebChatConsumer(AsyncJsonWebsocketConsumer):
             logger.exception("webchat_action_failed", session_id=self.session_id)
             message = getattr(exc, "message", "") or "This button no longer works."
             await self._error(getattr(exc, "code", "action_failed"), str(message))
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # A stream event needs no database: skip Channels' hop to the sync thread for it.
+        if message["type"] == "stream.event":
+            await self.stream_event(message)
+        else:
+            await super().dispatch(message)
 
     async def stream_event(self, message: dict[str, Any]) -> None:
         event = message.get("event")

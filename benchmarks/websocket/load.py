@@ -1,6 +1,12 @@
 """Load process of the WebSocket benchmark: opens N live-feed connections, then (for the
 publisher shard) broadcasts timestamped events to the organisation's group through the
-Redis channel layer, and reports per-connection fan-out latencies as one JSON line.
+Redis channel layer, and reports when each connection received each event as one JSON file.
+
+The client is deliberately lean so that what is measured is the server: a raw asyncio
+protocol per socket on uvloop (RFC 6455 handshake and frame parsing by hand, pongs answered),
+no task per socket and no JSON decoding per event (the event's ``seq`` and ``sent_at`` are
+sliced out of the frame; the greeting and every hundredth event are decoded and checked in
+full). It offers permessage-deflate as browsers do and inflates if the server accepts.
 
 Usage: load.py URL N SHARD SHARDS REDIS_URL PREFIX GROUP EVENTS GAP_SECONDS RESULT_FILE
 """
@@ -8,62 +14,183 @@ Usage: load.py URL N SHARD SHARDS REDIS_URL PREFIX GROUP EVENTS GAP_SECONDS RESU
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import os
 import resource
 import sys
 import time
+import zlib
 from typing import Any
+from urllib.parse import urlsplit
+
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+SEQ = b'"seq": '
+SENT_AT = b'"sent_at": '
+DEFLATE_TAIL = b"\x00\x00\xff\xff"
+
+recv_seq: list[int] = []
+recv_at: list[float] = []
+recv_sent: list[float] = []
+problems: list[str] = []
+
+
+def _number_after(payload: bytes, marker: bytes) -> bytes:
+    i = payload.find(marker)
+    if i < 0:
+        return b""
+    i += len(marker)
+    j = i
+    while j < len(payload) and payload[j] in b"0123456789.e-+":
+        j += 1
+    return payload[i:j]
+
+
+class FeedClient(asyncio.Protocol):
+    """One live-feed socket: handshake, greeting, then event frames."""
+
+    def __init__(self, request: bytes, accept: bytes, offer_deflate: bool) -> None:
+        self.request = request
+        self.accept = accept
+        self.offer_deflate = offer_deflate
+        self.buf = b""
+        self.upgraded = False
+        self.inflater: Any = None
+        self.hello: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.transport: Any = None
+        self.events = 0
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        transport.write(self.request)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.hello.done():
+            self.hello.set_exception(ConnectionError("closed before the greeting"))
+
+    def data_received(self, data: bytes) -> None:
+        now = time.time()
+        buf = self.buf + data if self.buf else data
+        if not self.upgraded:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                self.buf = buf
+                return
+            head, buf = buf[:end].decode("latin-1"), buf[end + 4 :]
+            lines = head.split("\r\n")
+            headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
+            if (
+                " 101 " not in lines[0] + " "
+                or headers.get("sec-websocket-accept", "").encode() != self.accept
+            ):
+                self.hello.set_exception(ConnectionError(lines[0]))
+                self.transport.close()
+                return
+            if "permessage-deflate" in headers.get("sec-websocket-extensions", ""):
+                self.inflater = zlib.decompressobj(-15)
+            self.upgraded = True
+        pos, size = 0, len(buf)
+        while size - pos >= 2:
+            b0, b1 = buf[pos], buf[pos + 1]
+            length, head = b1 & 0x7F, 2
+            if length == 126:
+                if size - pos < 4:
+                    break
+                length, head = int.from_bytes(buf[pos + 2 : pos + 4], "big"), 4
+            elif length == 127:
+                if size - pos < 10:
+                    break
+                length, head = int.from_bytes(buf[pos + 2 : pos + 10], "big"), 10
+            if size - pos < head + length:
+                break
+            payload = buf[pos + head : pos + head + length]
+            pos += head + length
+            opcode = b0 & 0x0F
+            if b0 & 0x40 and self.inflater is not None:  # RSV1: a compressed message
+                payload = self.inflater.decompress(payload + DEFLATE_TAIL)
+            if opcode == 1:
+                self.on_text(payload, now)
+            elif opcode == 9:  # ping → pong (client frames are masked; a zero mask is valid)
+                self.transport.write(bytes([0x8A, 0x80 | len(payload)]) + b"\x00\x00\x00\x00" + payload)
+            elif opcode == 8:
+                self.transport.close()
+        self.buf = buf[pos:] if pos < size else b""
+
+    def on_text(self, payload: bytes, now: float) -> None:
+        if not self.hello.done():
+            frame = json.loads(payload)
+            if frame.get("type") == "subscribed":
+                self.hello.set_result(frame)
+            else:
+                self.hello.set_exception(ConnectionError(f"unexpected first frame {frame!r}"))
+            return
+        seq = _number_after(payload, SEQ)
+        if not seq:
+            return
+        self.events += 1
+        recv_seq.append(int(seq))
+        recv_at.append(now)
+        recv_sent.append(float(_number_after(payload, SENT_AT)))
+        if len(recv_seq) % 100 == 0:  # a sample of frames checked in full
+            frame = json.loads(payload)
+            if frame.get("type") != "payment_completed" or frame["data"].get("currency") != "BRL":
+                problems.append(f"unexpected frame {frame!r}")
 
 
 async def main() -> None:
     url, n, shard, _shards, redis_url, prefix, group, events, gap, out = sys.argv[1:11]
     n_conn, n_events, gap_s = int(n), int(events), float(gap)
+    offer_deflate = os.environ.get("BENCH_WS_CLIENT_DEFLATE", "1") == "1"
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    from websockets.asyncio.client import connect
+    loop = asyncio.get_running_loop()
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
 
-    latencies: list[float] = []
-    received: dict[int, int] = {}
+    protocols: list[FeedClient] = []
     failures = 0
-    connected = 0
-    sockets = []
     gate = asyncio.Semaphore(25)  # handshakes in flight
 
+    def factory() -> FeedClient:
+        key = base64.b64encode(os.urandom(16))
+        accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
+        request = (
+            f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key.decode()}\r\nSec-WebSocket-Version: 13\r\n"
+            + (
+                "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+                if offer_deflate
+                else ""
+            )
+            + "\r\n"
+        ).encode()
+        return FeedClient(request, accept, offer_deflate)
+
     async def open_one() -> None:
-        nonlocal failures, connected
+        nonlocal failures
         async with gate:
             for _ in range(3):
                 try:
-                    ws = await connect(url, open_timeout=30, ping_interval=None, max_queue=64)
-                    hello = json.loads(await asyncio.wait_for(ws.recv(), 30))
-                    assert hello["type"] == "subscribed", hello
-                    sockets.append(ws)
-                    connected += 1
+                    _, proto = await asyncio.wait_for(loop.create_connection(factory, host, port), 30)
+                    await asyncio.wait_for(asyncio.shield(proto.hello), 30)
+                    protocols.append(proto)
                     return
                 except Exception:
                     await asyncio.sleep(0.2)
             failures += 1
 
-    async def reader(ws) -> None:  # type: ignore[no-untyped-def]
-        try:
-            async for raw in ws:
-                now = time.time()
-                frame = json.loads(raw)
-                data = frame.get("data") or {}
-                if "sent_at" in data:
-                    latencies.append((now - data["sent_at"]) * 1000)
-                    received[data["seq"]] = received.get(data["seq"], 0) + 1
-        except Exception:
-            pass
-
     t0 = time.time()
     await asyncio.gather(*(open_one() for _ in range(n_conn)))
     ramp = time.time() - t0
-    readers = [asyncio.create_task(reader(ws)) for ws in sockets]
-    print(json.dumps({"shard": shard, "ready": connected, "failed": failures, "ramp_s": ramp}), flush=True)
+    print(
+        json.dumps({"shard": shard, "ready": len(protocols), "failed": failures, "ramp_s": ramp}), flush=True
+    )
     # Wait for every shard to be connected (the driver writes a "go" line on stdin).
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    await loop.run_in_executor(None, sys.stdin.readline)
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+    sent_at: list[float] = []
     if int(shard) == 0:
         # publish through the same kind of layer as the server (CHANNEL_LAYER, default pubsub)
         if os.environ.get("CHANNEL_LAYER", "pubsub") == "core":
@@ -75,33 +202,48 @@ async def main() -> None:
 
             layer = RedisPubSubChannelLayer(hosts=[redis_url], prefix=prefix)
         for seq in range(n_events):
+            now = time.time()
+            sent_at.append(now)
             await layer.group_send(
                 group,
                 {
                     "type": "stream.event",
                     "event": "payment_completed",
-                    "data": {"seq": seq, "sent_at": time.time(), "amount": "30.00", "currency": "BRL"},
+                    "data": {"seq": seq, "sent_at": now, "amount": "30.00", "currency": "BRL"},
                 },
             )
             await asyncio.sleep(gap_s)
     else:
         await asyncio.sleep(n_events * gap_s)
     await asyncio.sleep(2.0)  # stragglers
-    for task in readers:
-        task.cancel()
-    await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    per_conn = [p.events for p in protocols]
+    for p in protocols:
+        p.transport.close()
     with open(out, "w") as f:
         json.dump(
             {
-                "connected": connected,
+                "connected": len(protocols),
                 "failed": failures,
                 "ramp_s": ramp,
-                "latencies_ms": latencies,
-                "received": received,
+                "latencies_ms": [(a - s) * 1000 for a, s in zip(recv_at, recv_sent, strict=True)],
+                "seq": recv_seq,
+                "sent_at": sent_at,
+                "events_per_connection_max": max(per_conn, default=0),
+                "events_per_connection_min": min(per_conn, default=0),
+                "cpu_s": (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime),
+                "deflate": any(p.inflater is not None for p in protocols),
+                "problems": problems[:5],
             },
             f,
         )
 
 
 if __name__ == "__main__":
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
     asyncio.run(main())

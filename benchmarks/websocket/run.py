@@ -2,14 +2,21 @@
 (``/api/v1/stream``) and the fan-out latency of events broadcast to all of them.
 
 Server: uvicorn (production settings, PostgreSQL + Redis channel layer) on 127.0.0.1.
-Load: separate processes using ``websockets``; one of them publishes timestamped events to
-the organisation's group through the Redis channel layer (as a Celery worker does), every
-connection records receive time − publish time.
+Load: separate lean client processes (``load.py``: raw asyncio protocols on uvloop, no JSON
+decoding per event); one of them publishes timestamped events to the organisation's group
+through the Redis channel layer (as a Celery worker does), every connection records receive
+time − publish time.
+
+Besides the latencies (which depend on what else runs on the machine) it prints CPU time per
+delivered frame of the server processes and of the load processes during the event phase,
+read from /proc and getrusage: figures that contention does not inflate.
 
 Target (design): 10,000 concurrent connections, fan-out p95 < 100 ms.
 Env: BENCH_WS_CONNECTIONS (10000), BENCH_WS_SHARDS (load processes, 2), BENCH_WS_EVENTS (5),
 BENCH_WS_GAP (seconds between events, 2), BENCH_WORKERS (uvicorn workers, 2),
-BENCH_DATABASE_URL, BENCH_REDIS_URL.
+BENCH_WS_IMPL (uvicorn --ws, websockets-sansio), BENCH_WS_DEFLATE (server permessage-deflate,
+0), BENCH_WS_CLIENT_DEFLATE (clients offer it as browsers do, 1), BENCH_DATABASE_URL,
+BENCH_REDIS_URL.
 """
 
 from __future__ import annotations
@@ -40,11 +47,29 @@ user, _ = User.objects.get_or_create(username="bench-ws")
 Membership.objects.get_or_create(organization=org, user=user, defaults={"role": "owner"})
 print(f"{org.pk} {AccessToken.for_user(user)}")
 """
-DEADLINE_S = 150
+DEADLINE_S = 300
+IDLE_SAMPLE_S = 3.0
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU time of every process in the server's process group (uvicorn workers)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields after the name: state, ppid, pgrp, …, utime(11), stime(12)
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
 
 
 @contextmanager
-def ws_server(env: dict[str, str], *, workers: int, ws_impl: str) -> Iterator[int]:
+def ws_server(env: dict[str, str], *, workers: int, ws_impl: str, deflate: bool) -> Iterator[tuple[int, int]]:
     port = free_port()
     cmd = [
         sys.executable,
@@ -62,13 +87,17 @@ def ws_server(env: dict[str, str], *, workers: int, ws_impl: str) -> Iterator[in
         "warning",
         "--ws",
         ws_impl,
+        # Compressing a 100-byte event costs a zlib stream per socket (and ~100 KB of memory
+        # each) and saves nothing: the live feed's server declines it (browsers cope).
+        "--ws-per-message-deflate",
+        "true" if deflate else "false",
         "--lifespan",
         "off",
     ]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
     try:
         wait_http(port)
-        yield port
+        yield port, proc.pid
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -95,13 +124,17 @@ def main() -> None:
     if n + 200 > hard:
         print(f"open-file limit {hard} is too low for {n} connections; lowering to {hard - 500}")
         n = hard - 500
+    deflate = os.environ.get("BENCH_WS_DEFLATE", "0") == "1"
     env = bench_env("agentpay_bench_ws", redis_db=7)
     env["CHANNEL_PREFIX"] = f"benchws{os.getpid()}"
     ensure_database(env)
     org_id, token = manage_shell(env, SEED).split()
     started = time.time()
     ws_impl = os.environ.get("BENCH_WS_IMPL", "websockets-sansio")
-    with ws_server(env, workers=workers, ws_impl=ws_impl) as port, tempfile.TemporaryDirectory() as tmp:
+    with (
+        ws_server(env, workers=workers, ws_impl=ws_impl, deflate=deflate) as (port, pgid),
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         url = f"ws://127.0.0.1:{port}/api/v1/stream?token={token}"
         procs, outs = [], []
         for shard in range(shards):
@@ -134,21 +167,34 @@ def main() -> None:
             if not line:
                 raise SystemExit("a load process died while connecting")
             ready.append(json.loads(line))
+        # What the server spends with every socket open and nothing to send (keepalive pings,
+        # the layer's polling), subtracted below so the figure is the fan-out's own.
+        idle0, t_idle = group_cpu_seconds(pgid), time.monotonic()
+        time.sleep(IDLE_SAMPLE_S)
+        idle_rate = (group_cpu_seconds(pgid) - idle0) / (time.monotonic() - t_idle)
+        server_cpu0, t_events = group_cpu_seconds(pgid), time.monotonic()
         for proc in procs:
             assert proc.stdin is not None
             proc.stdin.write("go\n")
             proc.stdin.flush()
         for proc in procs:
             proc.wait(timeout=max(10, DEADLINE_S - (time.time() - started)))
+        server_cpu_gross = group_cpu_seconds(pgid) - server_cpu0
+        server_cpu = max(0.0, server_cpu_gross - idle_rate * (time.monotonic() - t_events))
         results = [json.loads(Path(o).read_text()) for o in outs]
     connected = sum(r["connected"] for r in results)
     failed = sum(r["failed"] for r in results)
     lat = [x for r in results for x in r["latencies_ms"]]
     expected = connected * events
     ramp = max(r["ramp_s"] for r in results)
+    load_cpu = sum(r["cpu_s"] for r in results)
+    most = max(r["events_per_connection_max"] for r in results)
+    least = min(r["events_per_connection_min"] for r in results)
+    problems = [p for r in results for p in r["problems"]]
     print(
-        f"websocket: /api/v1/stream, uvicorn x{workers} (--ws {ws_impl}), Redis channel layer, "
-        f"{shards} load processes"
+        f"websocket: /api/v1/stream, uvicorn x{workers} (--ws {ws_impl}, permessage-deflate "
+        f"{'on' if deflate else 'off'}), {env.get('CHANNEL_LAYER', 'pubsub')} Redis channel layer, "
+        f"{shards} load processes (deflate negotiated: {any(r['deflate'] for r in results)})"
     )
     print(
         f"connections: {connected} open of {n} requested ({failed} failed), ramp {ramp:.1f} s "
@@ -161,6 +207,16 @@ def main() -> None:
     print(
         f"fan-out latency ms: p50 {percentile(lat, 50):.1f}  p95 {percentile(lat, 95):.1f}  "
         f"p99 {percentile(lat, 99):.1f}  max {max(lat) if lat else float('nan'):.1f}"
+    )
+    per = max(len(lat), 1)
+    print(
+        f"events per connection: min {least}, max {most} (each event exactly once: "
+        f"{'yes' if most == least == events else 'NO'}); frame problems: {problems or 'none'}"
+    )
+    print(
+        f"CPU during the event phase: server {server_cpu:.2f} s net of idle ({server_cpu_gross:.2f} s "
+        f"gross, idle {idle_rate:.3f} CPU-s/s) = {1e6 * server_cpu / per:.1f} us per delivered frame; "
+        f"load processes {load_cpu:.2f} s = {1e6 * load_cpu / per:.1f} us per frame"
     )
     ok = connected >= n and len(lat) == expected and percentile(lat, 95) < 100
     print("target 10,000 connections with p95 < 100 ms: " + ("met" if ok and n >= 10000 else "NOT met"))

@@ -1,4 +1,5 @@
-"""Live feed consumers: authentication, organisation scoping and event relay."""
+"""Live feed consumers: authentication, organisation scoping, event relay through the
+process's fan-out hub (each socket once, no thread hop per event)."""
 
 from __future__ import annotations
 
@@ -172,3 +173,77 @@ async def test_foreign_browser_origin_is_refused() -> None:
     )
     connected, _ = await communicator.connect(timeout=5)
     assert not connected
+
+
+async def test_every_socket_of_the_organisation_gets_an_event_exactly_once(member: Any) -> None:
+    # given three sockets of one organisation and one of another, all in this process
+    org, _, token = member
+    other = await acreate(OrganizationFactory)
+    stranger: Any = await acreate(UserFactory)
+    await acreate(MembershipFactory, organization=other, user=stranger, role="finance")
+    async with (
+        ws_open(f"/api/v1/stream?token={token}") as a,
+        ws_open(f"/api/v1/stream?token={token}") as b,
+        ws_open(f"/api/v1/stream?token={token}") as c,
+        ws_open(f"/api/v1/stream?token={AccessToken.for_user(stranger)}") as foreign,
+    ):
+        for ws in (a, b, c, foreign):
+            assert (await ws.receive_json_from(timeout=5))["type"] == "subscribed"
+        # when one event is published for the organisation
+        await sync_to_async(publish)(
+            event_type="payment_completed", data={"payment_id": "p9"}, groups=[org_group(org.pk)]
+        )
+        # then each of its sockets receives it once, and the other organisation's socket nothing
+        for ws in (a, b, c):
+            assert await ws.receive_json_from(timeout=5) == {
+                "type": "payment_completed",
+                "data": {"payment_id": "p9"},
+            }
+        for ws in (a, b, c, foreign):
+            assert await ws.receive_nothing(timeout=0.2)
+
+
+async def test_stream_events_do_not_hop_to_the_sync_thread(
+    member: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Channels' dispatch runs close_old_connections in the sync thread before each handler: with
+    # thousands of sockets that serialised every event behind one thread.
+    import channels.consumer
+
+    hops: list[int] = []
+    real = channels.consumer.aclose_old_connections
+
+    async def counting() -> None:
+        hops.append(1)
+        await real()
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counting)
+    org, _, token = member
+    async with ws_open(f"/api/v1/stream?token={token}") as ws:
+        await ws.receive_json_from(timeout=5)
+        before = len(hops)
+        for n in range(3):
+            await sync_to_async(publish)(
+                event_type="message_received", data={"n": n}, groups=[org_group(org.pk)]
+            )
+        for n in range(3):
+            assert await ws.receive_json_from(timeout=5) == {"type": "message_received", "data": {"n": n}}
+        await ws.send_json_to({"type": "ping"})
+        assert await ws.receive_json_from(timeout=5) == {"type": "pong", "data": {}}
+        assert len(hops) == before
+
+
+async def test_a_closed_socket_leaves_the_group_and_the_others_keep_receiving(member: Any) -> None:
+    from apps.core.fanout import fanout_hub
+
+    org, _, token = member
+    group = org_group(org.pk)
+    async with ws_open(f"/api/v1/stream?token={token}") as stays:
+        await stays.receive_json_from(timeout=5)
+        async with ws_open(f"/api/v1/stream?token={token}") as leaves:
+            await leaves.receive_json_from(timeout=5)
+            assert len(fanout_hub().groups[group].subscriptions) == 2
+        assert len(fanout_hub().groups[group].subscriptions) == 1
+        await sync_to_async(publish)(event_type="message_received", data={"n": 1}, groups=[group])
+        assert await stays.receive_json_from(timeout=5) == {"type": "message_received", "data": {"n": 1}}
+    assert group not in fanout_hub().groups
