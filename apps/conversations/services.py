@@ -19,7 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from django.db import IntegrityError, connections, router, transaction
+from django.db import IntegrityError, connections, models, router, transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
@@ -121,13 +121,32 @@ def platform_secrets_rotate(*, rehash: bool = False) -> int:
 
 
 # --- webhooks -------------------------------------------------------------------
+# What the store sets, besides the event's own values; a field added to WebhookEvent must be given
+# here too (``_store_sql`` refuses to build an INSERT that would leave one out).
+_EVENT_DEFAULTS = {"status": WebhookStatus.RECEIVED.value, "error": "", "attempts": 0, "processed_at": None}
+_EVENT_VALUES = (
+    "platform",
+    "event_id",
+    "event_type",
+    "account_id",
+    "organization_id",
+    "payload",
+    "received_at",
+)
+
+
 @functools.cache
-def _store_sql(alias: str) -> tuple[str, tuple[Any, ...]]:
+def _store_sql(alias: str) -> tuple[str, tuple[Any, ...], tuple[bool, ...]]:
     """``INSERT ... ON CONFLICT (platform, event_id) DO NOTHING RETURNING id`` on database ``alias``,
-    and the fields it sets (every concrete field but the generated id)."""
+    the fields it sets (every concrete field but the generated id) and which of their values need
+    the field's ``get_db_prep_save`` (foreign keys, JSON, datetimes; text and integers go as they are)."""
     meta = WebhookEvent._meta
     qn = connections[alias].ops.quote_name
     fields = tuple(f for f in meta.concrete_fields if not f.primary_key)
+    missing = {f.attname for f in fields} ^ {*_EVENT_DEFAULTS, *_EVENT_VALUES}
+    if missing:
+        raise RuntimeError(f"webhook_event_ingest does not know how to set {sorted(missing)}")
+    prep = tuple(not isinstance(f, models.CharField | models.TextField | models.IntegerField) for f in fields)
     columns = ", ".join(qn(f.column) for f in fields)
     placeholders = ", ".join(["%s"] * len(fields))
     key = ", ".join(qn(f.column) for f in fields if f.name in ("platform", "event_id"))  # the unique pair
@@ -135,7 +154,7 @@ def _store_sql(alias: str) -> tuple[str, tuple[Any, ...]]:
         f"INSERT INTO {qn(meta.db_table)} ({columns}) VALUES ({placeholders}) "  # noqa: S608
         f"ON CONFLICT ({key}) DO NOTHING RETURNING {qn(meta.pk.column)}"
     )
-    return sql, fields
+    return sql, fields, prep
 
 
 def _store_in_one_statement(connection: Any) -> bool:
@@ -147,6 +166,73 @@ def _store_in_one_statement(connection: Any) -> bool:
     )
 
 
+def _event_insert(values: dict[str, Any]) -> int | None:
+    """Insert one event row (``values`` = every field by attname); its id, or None if
+    ``(platform, event_id)`` is already stored. Processing is handed off after the commit."""
+    alias = router.db_for_write(WebhookEvent)
+    connection = connections[alias]
+    if _store_in_one_statement(connection):
+        sql, fields, prep = _store_sql(alias)
+        params = [
+            f.get_db_prep_save(values[f.attname], connection) if p else values[f.attname]
+            for f, p in zip(fields, prep, strict=True)
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        if row is None:  # a duplicate: the conflicting row is committed (ON CONFLICT waited for it)
+            return None
+        pk = int(row[0])
+    else:
+        try:
+            with transaction.atomic(using=alias):
+                pk = WebhookEvent.objects.using(alias).create(**values).pk
+        except IntegrityError:
+            return None
+    transaction.on_commit(lambda: webhook_events_enqueue(ids=[pk]), using=alias)
+    return pk
+
+
+def webhook_event_ingest(
+    *,
+    platform: str,
+    event_id: str,
+    event_type: str,
+    payload: dict[str, Any],
+    account_id: Any = None,
+    organization_id: Any = None,
+) -> int | None:
+    """Store a verified raw event (the webhook views' path): the new row's id, or None for a
+    duplicate ``(platform, event_id)``, which is acknowledged and ignored.
+
+    One statement, ``INSERT ... ON CONFLICT DO NOTHING RETURNING id``, and no model instance:
+    outside a transaction the row is committed when it returns, and its id is handed to processing
+    at once (``on_commit`` runs immediately in autocommit; inside a transaction, after its commit),
+    so the webhook can be acknowledged as soon as this returns.
+    """
+    return _event_insert(_event_values(platform, event_id, event_type, payload, account_id, organization_id))
+
+
+def _event_values(
+    platform: str,
+    event_id: str,
+    event_type: str,
+    payload: dict[str, Any],
+    account_id: Any,
+    organization_id: Any,
+) -> dict[str, Any]:
+    return {
+        "platform": platform,
+        "event_id": event_id[:255],
+        "event_type": event_type[:64],
+        "account_id": account_id,
+        "organization_id": organization_id,
+        "payload": payload,
+        "received_at": timezone.now(),
+        **_EVENT_DEFAULTS,
+    }
+
+
 def webhook_event_store(
     *,
     platform: str,
@@ -156,44 +242,16 @@ def webhook_event_store(
     account: PlatformAccount | None = None,
     organization: Organization | None = None,
 ) -> tuple[WebhookEvent, bool]:
-    """Store a verified raw event; a duplicate ``(platform, event_id)`` returns ``(existing, False)``.
-
-    One statement (``INSERT ... ON CONFLICT DO NOTHING RETURNING id``): outside a transaction the
-    row is committed when it returns, and processing is queued at once (``on_commit`` runs
-    immediately in autocommit; inside a transaction, after its commit), so the webhook can be
-    acknowledged as soon as this returns.
-    """
+    """``webhook_event_ingest`` for callers that want the row: ``(event, True)`` when stored now,
+    ``(existing, False)`` for a duplicate."""
     org_id = organization.pk if organization else (account.organization_id if account else None)
-    event = WebhookEvent(
-        platform=platform,
-        event_id=event_id[:255],
-        event_type=event_type[:64],
-        account=account,
-        organization_id=org_id,
-        payload=payload,
-    )
-    alias = router.db_for_write(WebhookEvent)
-    connection = connections[alias]
-    if _store_in_one_statement(connection):
-        sql, fields = _store_sql(alias)
-        params = [f.get_db_prep_save(f.pre_save(event, True), connection) for f in fields]
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
-        if row is None:  # a duplicate: the conflicting row is committed (ON CONFLICT waited for it)
-            return WebhookEvent.objects.using(alias).get(platform=platform, event_id=event.event_id), False
-        event.pk = row[0]
-        event._state.adding = False
-        event._state.db = alias
-    else:
-        try:
-            with transaction.atomic(using=alias):
-                event.save(using=alias, force_insert=True)
-        except IntegrityError:
-            existing = WebhookEvent.objects.using(alias).get(platform=platform, event_id=event.event_id)
-            return existing, False
-    pk = event.pk
-    transaction.on_commit(lambda: webhook_events_enqueue(ids=[pk]), using=alias)
+    values = _event_values(platform, event_id, event_type, payload, account.pk if account else None, org_id)
+    pk = _event_insert(values)
+    if pk is None:
+        return WebhookEvent.objects.get(platform=platform, event_id=values["event_id"]), False
+    event = WebhookEvent(pk=pk, **values)
+    event._state.adding = False
+    event._state.db = router.db_for_write(WebhookEvent)
     return event, True
 
 

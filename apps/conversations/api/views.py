@@ -7,8 +7,9 @@ Errors use the AgentPay body ``{"code", "message", "errors"}``.
 
 The account lookups are cached (``selectors``: only what verification needs is loaded, the
 organisation is passed on by id) and each event is stored with one autocommitted statement
-(``services.webhook_event_store``), so there is no transaction of the view's own: a row is
-committed, and its processing task queued, before the 200 is sent.
+(``services.webhook_event_ingest``, no model instance), so there is no transaction of the view's
+own: a row is committed, and handed to processing, before the 200 is sent. These three views
+skip most of the middleware stack (``apps.conversations.middleware.WebhookIngestMiddleware``).
 """
 
 from __future__ import annotations
@@ -42,7 +43,6 @@ from apps.conversations.platforms.telegram import webhooks as telegram_hooks
 from apps.conversations.platforms.whatsapp import webhooks as whatsapp_hooks
 from apps.core.choices import Role
 from apps.core.exceptions import NotFound, error_body
-from apps.core.models import Organization
 from apps.core.tenancy import organization_required, request_actor
 from apps.payments.idempotency import IdempotentAPIMixin
 
@@ -61,10 +61,13 @@ def _json_body(request: HttpRequest) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _account_org(account: PlatformAccount | None) -> Organization | None:
-    """The organisation to pass with ``account``: None when there is an account (the store uses
-    its ``organization_id``, no fetch), else the one of env-configured credentials."""
-    return None if account is not None else selectors.default_organization()
+def _owner(account: PlatformAccount | None) -> dict[str, Any]:
+    """Whose event it is: the account and its organisation (by id, no fetch), else the
+    organisation of env-configured credentials."""
+    if account is not None:
+        return {"account_id": account.pk, "organization_id": account.organization_id}
+    organization = selectors.default_organization()
+    return {"account_id": None, "organization_id": organization.pk if organization else None}
 
 
 # --- WhatsApp -------------------------------------------------------------------
@@ -103,16 +106,16 @@ def whatsapp_webhook(request: HttpRequest) -> HttpResponse:
     # each event is stored on its own (a retried delivery after a failure halfway stores the rest
     # and ignores the ones already stored)
     for event_id, event_type, pid, item in whatsapp_hooks.events_split(payload):
-        account = accounts.get(pid)
-        _, created = services.webhook_event_store(
-            platform=Platform.WHATSAPP,
-            event_id=event_id,
-            event_type=event_type,
-            payload=item,
-            account=account,
-            organization=_account_org(account),
+        stored += (
+            services.webhook_event_ingest(
+                platform=Platform.WHATSAPP,
+                event_id=event_id,
+                event_type=event_type,
+                payload=item,
+                **_owner(accounts.get(pid)),
+            )
+            is not None
         )
-        stored += int(created)
     return JsonResponse({"ok": True, "stored": stored})
 
 
@@ -149,17 +152,12 @@ def slack_webhook(request: HttpRequest) -> HttpResponse:
     event_id, event_type = slack_hooks.event_key(payload)
     if not event_id:
         return JsonResponse({"ok": True, "stored": 0})
-    _, created = services.webhook_event_store(
-        platform=Platform.SLACK,
-        event_id=event_id,
-        event_type=event_type,
-        payload=payload,
-        account=account,
-        organization=_account_org(account),
+    created = services.webhook_event_ingest(
+        platform=Platform.SLACK, event_id=event_id, event_type=event_type, payload=payload, **_owner(account)
     )
     if payload.get("type") == "slash_command":
         return HttpResponse(status=200)  # an empty 200: the answer comes as a normal message
-    return JsonResponse({"ok": True, "stored": int(created)})
+    return JsonResponse({"ok": True, "stored": int(created is not None)})
 
 
 # --- Telegram -------------------------------------------------------------------
@@ -177,15 +175,14 @@ def telegram_webhook(request: HttpRequest) -> HttpResponse:
         return _error(400, "invalid_update", "The body is not a Telegram Update.")
     # update_id is unique per bot: qualify it with the bot (account) it came to
     bot = account.external_id if account else hashlib.sha256(header.encode()).hexdigest()[:12]
-    _, created = services.webhook_event_store(
+    created = services.webhook_event_ingest(
         platform=Platform.TELEGRAM,
         event_id=f"{bot}:{update['update_id']}",
         event_type=telegram_hooks.event_type(update),
         payload=update,
-        account=account,
-        organization=_account_org(account),
+        **_owner(account),
     )
-    return JsonResponse({"ok": True, "stored": int(created)})
+    return JsonResponse({"ok": True, "stored": int(created is not None)})
 
 
 # --- QR images for Slack image blocks -------------------------------------------
