@@ -23,8 +23,20 @@ FALLBACK_FX_TO_USD: dict[str, str] = {
 }
 
 
+_MISSING = object()
+
+
 def _get(name: str, default: Any) -> Any:
     return getattr(settings, name, default)
+
+
+def _setting(name: str, cast: str, default: Any) -> Any:
+    """The Django setting ``name``, else the environment variable (read only when the setting is
+    absent: these are read several times per decision)."""
+    value = getattr(settings, name, _MISSING)
+    if value is _MISSING:
+        value = getattr(env, cast)(name, default=default)
+    return value
 
 
 _fx_memo: tuple[tuple[tuple[str, str], ...], dict[str, Decimal]] | None = None
@@ -44,47 +56,41 @@ def fx_fallback_to_usd() -> dict[str, Decimal]:
 
 
 def review_score() -> int:
-    return int(_get("COMPLIANCE_REVIEW_SCORE", env.int("COMPLIANCE_REVIEW_SCORE", default=50)))
+    return int(_setting("COMPLIANCE_REVIEW_SCORE", "int", 50))
 
 
 def block_score() -> int:
-    return int(_get("COMPLIANCE_BLOCK_SCORE", env.int("COMPLIANCE_BLOCK_SCORE", default=150)))
+    return int(_setting("COMPLIANCE_BLOCK_SCORE", "int", 150))
 
 
 def four_eyes_amount_usd() -> Decimal:
-    return Decimal(
-        str(_get("COMPLIANCE_FOUR_EYES_USD", env.str("COMPLIANCE_FOUR_EYES_USD", default="10000")))
-    )
+    return Decimal(str(_setting("COMPLIANCE_FOUR_EYES_USD", "str", "10000")))
 
 
 def case_sla_hours() -> int:
-    return int(_get("COMPLIANCE_CASE_SLA_HOURS", env.int("COMPLIANCE_CASE_SLA_HOURS", default=24)))
+    return int(_setting("COMPLIANCE_CASE_SLA_HOURS", "int", 24))
 
 
 def sanctions_strong_score() -> float:
-    return float(_get("COMPLIANCE_SANCTIONS_STRONG", env.float("COMPLIANCE_SANCTIONS_STRONG", default=0.93)))
+    return float(_setting("COMPLIANCE_SANCTIONS_STRONG", "float", 0.93))
 
 
 def sanctions_weak_score() -> float:
-    return float(_get("COMPLIANCE_SANCTIONS_WEAK", env.float("COMPLIANCE_SANCTIONS_WEAK", default=0.85)))
+    return float(_setting("COMPLIANCE_SANCTIONS_WEAK", "float", 0.85))
 
 
 def rescreen_payee_days() -> int:
     """How far back payees known only from payments are re-screened when a list changes."""
-    return int(_get("COMPLIANCE_RESCREEN_PAYEE_DAYS", env.int("COMPLIANCE_RESCREEN_PAYEE_DAYS", default=365)))
+    return int(_setting("COMPLIANCE_RESCREEN_PAYEE_DAYS", "int", 365))
 
 
 def sanctions_index_check_seconds() -> float:
-    return float(
-        _get("COMPLIANCE_INDEX_CHECK_SECONDS", env.float("COMPLIANCE_INDEX_CHECK_SECONDS", default=2.0))
-    )
+    return float(_setting("COMPLIANCE_INDEX_CHECK_SECONDS", "float", 2.0))
 
 
 def prepared_statements() -> bool:
     """Let PostgreSQL prepare the decision's statements once per connection (plans are reused)."""
-    return bool(
-        _get("COMPLIANCE_PREPARED_STATEMENTS", env.bool("COMPLIANCE_PREPARED_STATEMENTS", default=True))
-    )
+    return bool(_setting("COMPLIANCE_PREPARED_STATEMENTS", "bool", True))
 
 
 def sanctions_urls() -> dict[str, str]:

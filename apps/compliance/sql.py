@@ -18,6 +18,7 @@ from django.db import connections
 from apps.compliance import conf
 
 _cursor_class: list[Any] = []
+ONLY_WHEN_ASKED = 2**31 - 1
 
 
 def _prepared_cursor_class() -> Any:
@@ -45,8 +46,14 @@ def prepared_cursor(connection: Any) -> Any:
     cursor_class = _prepared_cursor_class()
     connection.close_if_health_check_failed()
     connection.ensure_connection()
+    raw = connection.connection
+    if raw.prepare_threshold is None:
+        # Django turns psycopg's preparing off (``None``), which also refuses ``prepare=True``.
+        # Only server-binding cursors ever prepare and Django's own cursors bind client-side, so a
+        # threshold no statement reaches prepares exactly the statements that ask for it.
+        raw.prepare_threshold = ONLY_WHEN_ASKED
     with connection.wrap_database_errors:
-        return connection._prepare_cursor(cursor_class(connection.connection))
+        return connection._prepare_cursor(cursor_class(raw))
 
 
 _INSERTS: dict[tuple[str, str], tuple[str, tuple[Any, ...]]] = {}

@@ -643,17 +643,18 @@ def decision_setup(entities: list[tuple[str, str, list[str]]]) -> dict[str, Any]
 
 
 def part_decision(entities: list[tuple[str, str, list[str]]], decisions: int) -> None:
+    ctx = decision_setup(entities)  # sets Django up
+
     from django.db import connection, transaction
 
     from apps.compliance.models import PaymentDecision
     from apps.compliance.services import payment_compliance_decide
     from apps.payments.models import OrchestrationPayment
 
-    ctx = decision_setup(entities)
     org, payers, heavy, pending = ctx["org"], ctx["payers"], ctx["heavy"], ctx["pending"]
     size, load_s = ctx["size"], ctx["load_s"]
     cpu: list[float] = []
-    by_outcome: dict[str, list[tuple[float, int]]] = {}
+    by_outcome: dict[str, list[tuple[float, int, float]]] = {}
 
     def measure(
         todo: list[OrchestrationPayment], *, atomic: bool
@@ -682,13 +683,28 @@ def part_decision(entities: list[tuple[str, str, list[str]]], decisions: int) ->
                 cpu.append((time.process_time() - c) * 1000)
             queries.append(statements[0])
             outcomes[result.decision] = outcomes.get(result.decision, 0) + 1
-            by_outcome.setdefault(result.decision, []).append((timings[-1], queries[-1]))
+            by_outcome.setdefault(result.decision, []).append((timings[-1], queries[-1], cpu[-1]))
         return timings, queries, outcomes
+
+    def backend_cpu_s() -> float | None:
+        """CPU seconds used so far by this connection's PostgreSQL backend (when it runs here)."""
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_backend_pid()")
+            pid = cur.fetchone()[0]
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     warm = [pending(RNG.choice(payers)) for _ in range(20)]
     measure(warm, atomic=True)
-    main_t, main_q, _ = measure([pending(RNG.choice(payers)) for _ in range(decisions)], atomic=True)
+    todo = [pending(RNG.choice(payers)) for _ in range(decisions)]
+    server_before = backend_cpu_s()
+    main_t, main_q, _ = measure(todo, atomic=True)
+    server_after = backend_cpu_s()
     main_cpu = list(cpu)
+    main_cpu_by_outcome = {k: [c for _, _, c in v] for k, v in by_outcome.items()}
     main_by_outcome = dict(by_outcome)
     alone_t, _, _ = measure([pending(RNG.choice(payers)) for _ in range(decisions // 2)], atomic=False)
     heavy_t, heavy_q, _ = measure([pending(RNG.choice(heavy)) for _ in range(decisions // 2)], atomic=True)
@@ -705,10 +721,23 @@ def part_decision(entities: list[tuple[str, str, list[str]]], decisions: int) ->
     print(
         f"   CPU time of this process per decision: p50 {pct(main_cpu, 0.5):.2f} ms   p95 {pct(main_cpu, 0.95):.2f} ms"
     )
+    if server_before is not None and server_after is not None:
+        print(
+            f"   CPU time of the PostgreSQL backend per decision (mean, with its transaction's BEGIN/COMMIT): "
+            f"{(server_after - server_before) * 1000 / len(main_t):.2f} ms"
+        )
+    print(
+        "   CPU by outcome: "
+        + ", ".join(
+            f"{k} p50 {pct(v, 0.5):.2f} ms p95 {pct(v, 0.95):.2f} ms"
+            for k, v in sorted(main_cpu_by_outcome.items())
+        )
+    )
     print(
         "   by outcome: "
         + ", ".join(
-            f"{k} n={len(v)} p50 {pct([t for t, _ in v], 0.5):.2f} ms ({statistics.median(q for _, q in v):.0f} queries)"
+            f"{k} n={len(v)} p50 {pct([t for t, _, _ in v], 0.5):.2f} ms p95 {pct([t for t, _, _ in v], 0.95):.2f} ms "
+            f"({statistics.median(q for _, q, _ in v):.0f} queries)"
             for k, v in sorted(main_by_outcome.items())
         )
     )

@@ -299,3 +299,34 @@ def test_rules_and_limits_changed_in_the_console_apply_to_the_next_decision(
     codes = {r["code"] for r in result.reasons}
     assert {"any-amount", "limit_per_transaction"} <= codes
     assert result.decision == "block"
+
+
+def _prepared_statements() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in cursor.fetchall()]
+
+
+@needs_postgresql
+def test_postgresql_prepares_the_decision_statements_once_per_connection(organization, payment_factory):
+    # given
+    KycProfileFactory(organization=organization, party_ref="ana", tier="basic")
+    # when two decisions run on this connection
+    for _ in range(2):
+        assert payment_compliance_decide(payment=payment_factory(payer_ref="ana")).decision == "approve"
+    # then the reads and the INSERT were prepared once each
+    ours = [s for s in _prepared_statements() if "compliance_" in s]
+    assert len(ours) == 2
+    assert any("array_agg" in s for s in ours)
+    assert any(s.startswith('INSERT INTO "compliance_paymentdecision"') for s in ours)
+
+
+@needs_postgresql
+def test_nothing_is_prepared_when_prepared_statements_are_off(organization, payment_factory, settings):
+    settings.COMPLIANCE_PREPARED_STATEMENTS = False
+    connection.ensure_connection()
+    connection.connection._prepared.clear()  # a fresh connection's state
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    assert payment_compliance_decide(payment=payment_factory(payer_ref="ana")).decision == "approve"
+    assert not [s for s in _prepared_statements() if "compliance_" in s]
