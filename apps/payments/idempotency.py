@@ -72,10 +72,18 @@ def idempotency_begin(*, scope: str, key: str, fingerprint: str) -> IdempotencyR
     expires = now + timedelta(hours=conf.idempotency_ttl_hours())
     for _ in range(2):
         try:
-            with transaction.atomic():
-                return IdempotencyRecord.objects.create(
-                    scope=scope, key=key, request_hash=fingerprint, expires_at=expires
-                )
+            if transaction.get_connection().in_atomic_block:
+                with (
+                    transaction.atomic()
+                ):  # a savepoint, so a conflict leaves the caller's transaction usable
+                    return IdempotencyRecord.objects.create(
+                        scope=scope, key=key, request_hash=fingerprint, expires_at=expires
+                    )
+            # autocommit: the INSERT is its own transaction (no BEGIN/COMMIT round trips), committed
+            # before the work starts so a concurrent retry sees it in flight
+            return IdempotencyRecord.objects.create(
+                scope=scope, key=key, request_hash=fingerprint, expires_at=expires
+            )
         except IntegrityError:
             existing = IdempotencyRecord.objects.filter(scope=scope, key=key).first()
             if existing is None:
@@ -123,6 +131,17 @@ class IdempotentAPIMixin:
         self._idempotency_record = idempotency_begin(
             scope=idempotency_scope(request), key=key, fingerprint=request_fingerprint(request.data)
         )
+
+    def idempotency_store(self, *, status_code: int, body: Any) -> None:
+        """Store the answer now, in the caller's transaction (with the rows it describes), instead
+        of in a transaction of its own after the response: one commit less, and no window in which
+        the work is committed but its key still answers 409. Call it last inside the transaction;
+        if that transaction does not commit, ``finalize_response`` still settles the record."""
+        record = getattr(self, "_idempotency_record", None)
+        if record is None:
+            return
+        idempotency_complete(record=record, status_code=status_code, body=body)
+        transaction.on_commit(lambda: setattr(self, "_idempotency_record", None))
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, _Replay):

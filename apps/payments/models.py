@@ -6,6 +6,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from djmoney.models.fields import MoneyField
 
 from apps.core.models import Organization
@@ -103,7 +104,9 @@ class PaymentEvent(models.Model):
     actor = models.CharField(max_length=255, default="system")
     reason = models.CharField(max_length=500, blank=True, default="")
     data = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    # when the change happened (set as the event is built, so events written together in one
+    # INSERT keep their own times), not when the row was inserted
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         indexes = [models.Index(fields=["payment", "created_at"], name="idx_payevent_payment")]

@@ -12,6 +12,7 @@ import dataclasses
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -24,7 +25,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.core.events import conversation_group, event_publish, org_group
-from apps.core.exceptions import Conflict, NotFound, Unprocessable
+from apps.core.exceptions import ApplicationError, Conflict, NotFound, Unprocessable
 from apps.payments import conf
 from apps.payments.choices import OutboxStatus, PaymentStatus, RefundStatus
 from apps.payments.circuit import circuit_record
@@ -64,7 +65,57 @@ def actor_label(actor: Any) -> str:
     return f"user:{pk}"
 
 
-@transaction.atomic
+def _transition_step(
+    *,
+    payment: OrchestrationPayment,
+    to_status: str,
+    actor: Any = None,
+    reason: str = "",
+    data: dict[str, Any] | None = None,
+    fields: dict[str, Any] | None = None,
+) -> tuple[PaymentEvent, list[str]]:
+    """Check one status change against the transition map and apply it to ``payment`` in memory.
+
+    The single place the map is enforced. Returns the (unsaved) event row and the fields the
+    change touches; the caller writes both in its transaction and then calls ``_transition_log``.
+    Raises ``InvalidTransition`` (409) before anything is changed.
+    """
+    from_status = payment.status
+    if not can_transition(from_status, to_status):
+        raise InvalidTransition(
+            f"A payment that is {from_status} cannot become {to_status}.",
+            extra={"from_status": from_status, "to_status": to_status},
+        )
+    update_fields = {"status", "updated_at"}
+    payment.status = to_status
+    for name, value in (fields or {}).items():
+        setattr(payment, name, value)
+        update_fields.add(name)
+    if to_status == PaymentStatus.SUCCEEDED and payment.completed_at is None:
+        payment.completed_at = timezone.now()
+        update_fields.add("completed_at")
+    event = PaymentEvent(
+        payment=payment,
+        from_status=from_status,
+        to_status=to_status,
+        actor=actor_label(actor),
+        reason=reason[:500],
+        data=data or {},
+    )
+    return event, sorted(update_fields)
+
+
+def _transition_log(event: PaymentEvent, reason: str) -> None:
+    logger.info(
+        "payment_transition",
+        payment_id=str(event.payment_id),
+        from_status=event.from_status,
+        to_status=event.to_status,
+        reason=reason,
+        terminal=event.to_status in TERMINAL,
+    )
+
+
 def payment_transition(
     *,
     payment: OrchestrationPayment,
@@ -77,55 +128,44 @@ def payment_transition(
 ) -> OrchestrationPayment:
     """Move ``payment`` to ``to_status`` if the transition map allows it.
 
-    Locks the row, applies ``fields`` alongside the status, writes a
-    ``PaymentEvent`` and logs. Raises ``InvalidTransition`` (409) otherwise.
-    The caller's instance is updated with the saved values. ``already_locked``:
-    the caller holds the row lock in this transaction and its instance is
-    current (saves the re-read on the hot path).
+    Locks the row, applies ``fields`` alongside the status (one UPDATE), writes a
+    ``PaymentEvent`` and logs. Raises ``InvalidTransition`` (409) otherwise, having
+    changed nothing. The caller's instance is updated with the saved values.
+    ``already_locked``: the caller holds the row lock in its transaction and its instance
+    is current (no re-read, no savepoint).
     """
-    locked = (
-        payment
-        if already_locked
-        else OrchestrationPayment.objects.select_for_update(of=("self",)).get(pk=payment.pk)
-    )
-    from_status = locked.status
-    if not can_transition(from_status, to_status):
-        raise InvalidTransition(
-            f"A payment that is {from_status} cannot become {to_status}.",
-            extra={"from_status": from_status, "to_status": to_status},
+    if already_locked:
+        if not transaction.get_connection().in_atomic_block:
+            raise transaction.TransactionManagementError("already_locked needs the caller's transaction")
+        event, update_fields = _transition_step(
+            payment=payment, to_status=to_status, actor=actor, reason=reason, data=data, fields=fields
         )
-    update_fields = ["status", "updated_at"]
-    locked.status = to_status
-    for name, value in (fields or {}).items():
-        setattr(locked, name, value)
-        update_fields.append(name)
-    if to_status == PaymentStatus.SUCCEEDED and locked.completed_at is None:
-        locked.completed_at = timezone.now()
-        update_fields.append("completed_at")
-    locked.save(update_fields=sorted(set(update_fields)))
-    PaymentEvent.objects.create(
-        payment=locked,
-        from_status=from_status,
-        to_status=to_status,
-        actor=actor_label(actor),
-        reason=reason[:500],
-        data=data or {},
-    )
-    logger.info(
-        "payment_transition",
-        payment_id=str(locked.pk),
-        from_status=from_status,
-        to_status=to_status,
-        reason=reason,
-        terminal=to_status in TERMINAL,
-    )
-    if locked is not payment:
-        for f in OrchestrationPayment._meta.concrete_fields:
-            setattr(payment, f.attname, getattr(locked, f.attname))
+        payment.save(update_fields=update_fields)
+        event.save(force_insert=True)
+        _transition_log(event, reason)
+        return payment
+    refused: InvalidTransition | None = None
+    # No savepoint: nothing in here is caught, and a refused change is raised after the block
+    # (a caller's transaction stays usable, as it did with a savepoint).
+    with transaction.atomic(savepoint=False):
+        locked = OrchestrationPayment.objects.select_for_update(of=("self",)).get(pk=payment.pk)
+        try:
+            event, update_fields = _transition_step(
+                payment=locked, to_status=to_status, actor=actor, reason=reason, data=data, fields=fields
+            )
+        except InvalidTransition as exc:
+            refused = exc
+        else:
+            locked.save(update_fields=update_fields)
+            event.save(force_insert=True)
+    if refused is not None:
+        raise refused
+    _transition_log(event, reason)
+    for f in OrchestrationPayment._meta.concrete_fields:
+        setattr(payment, f.attname, getattr(locked, f.attname))
     return payment
 
 
-@transaction.atomic
 def payment_record_created(
     *, payment: OrchestrationPayment, actor: Any = None, reason: str = "created"
 ) -> None:
@@ -233,10 +273,11 @@ def payment_event_emit(
 
 
 def preferences_for(user: Any) -> Preferences:
+    # a class-level check: ``hasattr(user, "payment_preferences")`` ran the query once more
     if (
         user is None
         or not getattr(user, "is_authenticated", False)
-        or not hasattr(user, "payment_preferences")
+        or getattr(type(user), "payment_preferences", None) is None
     ):
         return Preferences()
     row = UserPreferences.objects.filter(user_id=user.pk).first()
@@ -394,16 +435,19 @@ def _outbox_kick(message_id: int, *, delay: float = 0.0) -> None:
         from apps.payments.tasks import outbox_process
 
         try:
-            outbox_process.apply_async(args=(message_id,), countdown=delay)
+            # nobody reads an initiation's task result (the outbox row is the record): skip the
+            # result backend's subscription and the stored result
+            outbox_process.apply_async(args=(message_id,), countdown=delay, ignore_result=True)
         except Exception:  # broker down: the outbox drain beat task picks the row up
             logger.exception("outbox_kick_failed", message_id=message_id)
 
     transaction.on_commit(_send)
 
 
-def _apply_compliance(
-    *, payment: OrchestrationPayment, actor: Any, already_locked: bool = False
-) -> OrchestrationPayment:
+def _compliance_outcome(
+    *, payment: OrchestrationPayment, actor: Any
+) -> tuple[str, str, dict[str, Any], dict[str, Any]]:
+    """Ask compliance about a screening payment: (to_status, reason, event data, fields to save)."""
     decision = compliance_decide_or_fallback_approve(payment=payment, actor=actor)
     verdict = str(getattr(decision, "decision", "approve"))
     data = {
@@ -413,46 +457,32 @@ def _apply_compliance(
         "case_id": str(decision.case_id) if getattr(decision, "case_id", None) else None,
         "decision_id": str(decision.decision_id) if getattr(decision, "decision_id", None) else None,
     }
-    metadata = {**(payment.metadata or {}), "compliance": data}
+    fields: dict[str, Any] = {"metadata": {**(payment.metadata or {}), "compliance": data}}
     if verdict == "approve":
-        payment_transition(
-            payment=payment,
-            to_status=PaymentStatus.APPROVED,
-            actor="compliance",
-            reason="approved",
-            data=data,
-            fields={"metadata": metadata},
-            already_locked=already_locked,
-        )
-        _attempt_schedule(payment=payment, rail=payment.selected_rail, first=already_locked)
-    elif verdict == "review":
-        payment_transition(
-            payment=payment,
-            to_status=PaymentStatus.ON_HOLD,
-            actor="compliance",
-            reason="held for review",
-            data=data,
-            fields={"metadata": metadata},
-            already_locked=already_locked,
-        )
-        payment_event_emit(payment=payment, event="payment_on_hold")
-    else:
-        payment_transition(
-            payment=payment,
-            to_status=PaymentStatus.BLOCKED,
-            actor="compliance",
-            reason="blocked",
-            data=data,
-            fields={"metadata": metadata, "failure_reason": "blocked_by_compliance"},
-            already_locked=already_locked,
-        )
-        payment_event_emit(
-            payment=payment, event="payment_blocked", extra={"reason": "blocked_by_compliance"}
-        )
-    return payment
+        return PaymentStatus.APPROVED, "approved", data, fields
+    if verdict == "review":
+        return PaymentStatus.ON_HOLD, "held for review", data, fields
+    return PaymentStatus.BLOCKED, "blocked", data, {**fields, "failure_reason": "blocked_by_compliance"}
 
 
-@transaction.atomic
+@dataclass
+class Orchestrated:
+    """What ``payment_orchestrate_full`` did. ``created``: this call made the payment, and
+    ``events`` / ``attempts`` are every row of those it wrote (in order), so an answer can be
+    built without reading them back. Otherwise ``payment`` is the one the key already named."""
+
+    payment: OrchestrationPayment
+    created: bool
+    events: list[PaymentEvent] = field(default_factory=list)
+    attempts: list[PaymentAttempt] = field(default_factory=list)
+
+
+def _payment_by_key(*, organization: Any, key: str) -> OrchestrationPayment | None:
+    if not key:
+        return None
+    return OrchestrationPayment.objects.filter(organization=organization, idempotency_key=key).first()
+
+
 def payment_orchestrate(
     *,
     organization: Any,
@@ -467,61 +497,129 @@ def payment_orchestrate(
 
     The same ``idempotency_key`` for the organisation returns the existing payment.
     """
+    return payment_orchestrate_full(
+        organization=organization,
+        actor=actor,
+        request=request,
+        conversation=conversation,
+        conversation_message=conversation_message,
+        idempotency_key=idempotency_key,
+        preferences=preferences,
+    ).payment
+
+
+def payment_orchestrate_full(
+    *,
+    organization: Any,
+    actor: Any,
+    request: PaymentRequest,
+    conversation: Any = None,
+    conversation_message: Any = None,
+    idempotency_key: str | None = None,
+    preferences: Preferences | None = None,
+    before_commit: Callable[[Orchestrated], None] | None = None,
+) -> Orchestrated:
+    """``payment_orchestrate``, telling what it wrote; ``before_commit`` runs last inside the
+    payment's transaction (the API stores its idempotent answer there, atomically with the payment).
+
+    Statements on the way (PostgreSQL): the reads for routing, then in one transaction the
+    payment INSERT (already screening: created → screening is checked against the map and
+    logged, but nobody can see the row before the compliance decision anyway), compliance's
+    own, one UPDATE for its verdict, one INSERT for the three events, the attempt and its
+    outbox row. The key's uniqueness is enforced by the INSERT: a conflicting one rolls this
+    transaction (or, nested, its savepoint) back and answers the payment that won.
+    """
     from apps.core.authentication import ApiKeyPrincipal
     from apps.payments.metrics import payment_orchestration_latency
 
     started = time.perf_counter()
     key = (idempotency_key or "")[:255]
-    if key:
-        existing = OrchestrationPayment.objects.filter(organization=organization, idempotency_key=key).first()
-        if existing is not None:
-            return existing
-    prefs = preferences if preferences is not None else preferences_for(actor)
-    tier = request.kyc_tier or kyc_tier_for(organization=organization, party_ref=request.payer_ref)
-    lock = _request_fx_lock(organization=organization, request=request)
-    decision = route(request, preferences=prefs, kyc_tier=tier, fx_lock=lock)
+    # Reads and routing come before the transaction: a refusal (no eligible rail, a bad FX
+    # lock) has nothing to roll back, and a caller that catches it keeps a usable transaction.
+    try:
+        prefs = preferences if preferences is not None else preferences_for(actor)
+        tier = request.kyc_tier or kyc_tier_for(organization=organization, party_ref=request.payer_ref)
+        lock = _request_fx_lock(organization=organization, request=request)
+        decision = route(request, preferences=prefs, kyc_tier=tier, fx_lock=lock)
+    except ApplicationError:
+        existing = _payment_by_key(organization=organization, key=key)
+        if existing is not None:  # a retry of a payment made while it could still be routed
+            return Orchestrated(payment=existing, created=False)
+        raise
     metadata: dict[str, Any] = {"language": request.language, "kyc_tier": tier}
     if lock is not None:
         metadata["fx_lock"] = lock.to_dict()
     is_key = isinstance(actor, ApiKeyPrincipal)
-    fields = {
-        "organization": organization,
-        "conversation": conversation,
-        "conversation_message": conversation_message,
-        "created_by": None if is_key or actor is None else actor,
-        "created_by_api_key": actor.api_key if is_key else None,
-        "amount": request.amount,
-        "amount_currency": request.currency,
-        "payee_currency": request.payee_currency or request.currency,
-        "from_country": request.payer_country,
-        "to_country": request.payee_country,
-        "payer_ref": request.payer_ref,
-        "payee_ref": request.payee_ref,
-        "payee_name": request.payee_name,
-        "payee_identifiers": dict(request.payee_identifiers),
-        "purpose": request.purpose[:255],
-        "urgency": request.urgency,
-        "metadata": metadata,
-        "idempotency_key": key,
+    payment = OrchestrationPayment(
+        organization=organization,
+        conversation=conversation,
+        conversation_message=conversation_message,
+        created_by=None if is_key or actor is None else actor,
+        created_by_api_key=actor.api_key if is_key else None,
+        amount=request.amount,
+        amount_currency=request.currency,
+        payee_currency=request.payee_currency or request.currency,
+        from_country=request.payer_country,
+        to_country=request.payee_country,
+        payer_ref=request.payer_ref,
+        payee_ref=request.payee_ref,
+        payee_name=request.payee_name,
+        payee_identifiers=dict(request.payee_identifiers),
+        purpose=request.purpose[:255],
+        urgency=request.urgency,
+        metadata=metadata,
+        idempotency_key=key,
         **_routing_fields(decision),
-    }
-    if key:
-        try:
-            with transaction.atomic():
-                payment = OrchestrationPayment.objects.create(**fields)
-        except IntegrityError:
-            # a concurrent request with the same key won the insert; its payment is the answer
-            return OrchestrationPayment.objects.get(organization=organization, idempotency_key=key)
-    else:
-        payment = OrchestrationPayment.objects.create(**fields)
-    # the row was inserted by this transaction, so nobody else can hold or change it
-    payment_record_created(payment=payment, actor=actor)
-    payment_transition(
-        payment=payment, to_status=PaymentStatus.SCREENING, actor=actor, reason="routed", already_locked=True
     )
-    _apply_compliance(payment=payment, actor=actor, already_locked=True)
+    events = [
+        PaymentEvent(
+            payment=payment,
+            from_status="",
+            to_status=payment.status,
+            actor=actor_label(actor),
+            reason="created",
+        )
+    ]
+    events.append(
+        _transition_step(payment=payment, to_status=PaymentStatus.SCREENING, actor=actor, reason="routed")[0]
+    )
+    try:
+        with transaction.atomic():
+            payment.save(force_insert=True)
+            _transition_log(events[1], events[1].reason)  # screening: the row exists from here
+            to_status, reason, data, fields = _compliance_outcome(payment=payment, actor=actor)
+            event, update_fields = _transition_step(
+                payment=payment,
+                to_status=to_status,
+                actor="compliance",
+                reason=reason,
+                data=data,
+                fields=fields,
+            )
+            events.append(event)
+            payment.save(update_fields=update_fields)
+            PaymentEvent.objects.bulk_create(events)
+            _transition_log(event, reason)
+            attempts: list[PaymentAttempt] = []
+            if to_status == PaymentStatus.APPROVED:
+                attempts.append(_attempt_schedule(payment=payment, rail=payment.selected_rail, first=True))
+            elif to_status == PaymentStatus.ON_HOLD:
+                payment_event_emit(payment=payment, event="payment_on_hold")
+            else:
+                payment_event_emit(
+                    payment=payment, event="payment_blocked", extra={"reason": "blocked_by_compliance"}
+                )
+            result = Orchestrated(payment=payment, created=True, events=events, attempts=attempts)
+            if before_commit is not None:
+                before_commit(result)
+    except IntegrityError:
+        # a concurrent request with the same key won the insert; its payment is the answer
+        existing = _payment_by_key(organization=organization, key=key)
+        if existing is None:
+            raise
+        return Orchestrated(payment=existing, created=False)
     payment_orchestration_latency.observe(time.perf_counter() - started)
-    return payment
+    return result
 
 
 def _locked(payment_id: Any) -> OrchestrationPayment:
@@ -544,11 +642,16 @@ def payment_compliance_resolved(
         )
     if approved:
         payment_transition(
-            payment=payment, to_status=PaymentStatus.APPROVED, actor=actor, reason=reason or "approved"
+            already_locked=True,
+            payment=payment,
+            to_status=PaymentStatus.APPROVED,
+            actor=actor,
+            reason=reason or "approved",
         )
         _attempt_schedule(payment=payment, rail=payment.selected_rail)
     else:
         payment_transition(
+            already_locked=True,
             payment=payment,
             to_status=PaymentStatus.BLOCKED,
             actor=actor,
@@ -587,7 +690,11 @@ def payment_cancel(*, payment: OrchestrationPayment, actor: Any, reason: str) ->
     )
     before = {"status": locked.status}
     payment_transition(
-        payment=locked, to_status=PaymentStatus.CANCELLED, actor=actor, reason=reason or "cancelled"
+        already_locked=True,
+        payment=locked,
+        to_status=PaymentStatus.CANCELLED,
+        actor=actor,
+        reason=reason or "cancelled",
     )
     _audit(
         "payments.payment_cancelled",
@@ -657,6 +764,7 @@ def payment_fallback(
             raise FallbackNotPossible("No other eligible rail for this payment.", extra={"reason": give_up})
         if locked.status != PaymentStatus.FAILED:
             payment_transition(
+                already_locked=True,
                 payment=locked,
                 to_status=PaymentStatus.FAILED,
                 actor=actor,
@@ -668,6 +776,7 @@ def payment_fallback(
         return payment
     previous = locked.selected_rail
     payment_transition(
+        already_locked=True,
         payment=locked,
         to_status=PaymentStatus.APPROVED,
         actor=actor,
@@ -702,6 +811,7 @@ def payment_retry(
     decision, routing = _reroute(locked)
     before = {"status": locked.status, "rail": locked.selected_rail, "failure_reason": locked.failure_reason}
     payment_transition(
+        already_locked=True,
         payment=locked,
         to_status=PaymentStatus.APPROVED,
         actor=actor,
@@ -878,6 +988,7 @@ def outbox_message_process(*, message_id: int) -> str:
     attempt.save(update_fields=["status", "external_id", "initiated_at", "latency_ms"])
     fx_lock = (payment.metadata or {}).get("fx_lock") or {}
     payment_transition(
+        already_locked=True,
         payment=payment,
         to_status=PaymentStatus.INITIATED,
         actor="system",
@@ -973,7 +1084,11 @@ def payment_outcome_apply(
     if status == "processing":
         if payment.status == PaymentStatus.INITIATED:
             payment_transition(
-                payment=payment, to_status=PaymentStatus.PROCESSING, actor=source, reason="rail processing"
+                already_locked=True,
+                payment=payment,
+                to_status=PaymentStatus.PROCESSING,
+                actor=source,
+                reason="rail processing",
             )
         return "processing"
     latency = int((now - (attempt.initiated_at or attempt.created_at)).total_seconds() * 1000)
@@ -986,7 +1101,13 @@ def payment_outcome_apply(
     if payment.selected_rail != attempt.rail or payment.status not in IN_FLIGHT:
         return "stale_attempt"
     if status == "succeeded":
-        payment_transition(payment=payment, to_status=PaymentStatus.SUCCEEDED, actor=source, reason="settled")
+        payment_transition(
+            already_locked=True,
+            payment=payment,
+            to_status=PaymentStatus.SUCCEEDED,
+            actor=source,
+            reason="settled",
+        )
         payment_event_emit(payment=payment, event="payment_completed")
         return "succeeded"
     payment_fallback(
@@ -1212,6 +1333,7 @@ def _refund_finish(refund: PaymentRefund, *, status: str, failure_reason: str, s
     data = {"refund_id": str(refund.pk), "external_refund_id": refund.external_id}
     if status == RefundStatus.SUCCEEDED:
         payment_transition(
+            already_locked=True,
             payment=payment,
             to_status=PaymentStatus.REFUNDED,
             actor=source,

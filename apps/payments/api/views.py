@@ -99,15 +99,27 @@ class PaymentOrchestrateView(IdempotentAPIMixin, APIView):
                 raise NotFound("Conversation not found.", code="conversation_not_found")
         actor = request_actor(request)
         key = request.headers.get("Idempotency-Key")
-        payment = services.payment_orchestrate(
+        answer: dict[str, Any] = {}
+
+        def respond(done: services.Orchestrated) -> None:
+            # The body from the rows the service just wrote (no read-back), stored as the
+            # idempotent answer in the payment's own transaction.
+            answer["body"] = PaymentDetailSerializer(
+                selectors.payment_detail_from_memory(done.payment, events=done.events, attempts=done.attempts)
+            ).data
+            self.idempotency_store(status_code=status.HTTP_201_CREATED, body=answer["body"])
+
+        done = services.payment_orchestrate_full(
             organization=organization,
             actor=actor,
             request=serializer.to_request(),
             conversation=conversation,
             idempotency_key=f"api:{getattr(actor, 'pk', '-')}:{key}" if key else None,
+            before_commit=respond,
         )
-        payment = _payment_or_404(request, payment.pk)
-        return Response(PaymentDetailSerializer(payment).data, status=status.HTTP_201_CREATED)
+        if "body" not in answer:  # the key named a payment made earlier: answer it as it is now
+            answer["body"] = PaymentDetailSerializer(_payment_or_404(request, done.payment.pk)).data
+        return Response(answer["body"], status=status.HTTP_201_CREATED)
 
 
 class PaymentQuoteView(IdempotentAPIMixin, APIView):
