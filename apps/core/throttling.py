@@ -56,6 +56,61 @@ def _hits(keys: dict[str, int]) -> dict[str, int]:
     return {key: _cache_hit(key, ttl) for key, ttl in keys.items()}
 
 
+def hits_with_cache_get(keys: dict[str, int], cache_key: str) -> tuple[bool, Any, dict[str, int]]:
+    """Count ``keys`` as ``_hits`` does and read ``cache_key`` from the Django cache, in one
+    round trip on Redis. Returns (found, value, counts)."""
+    client = _redis_client()
+    if client is None:
+        missing = object()
+        value = cache.get(cache_key, missing)
+        return value is not missing, (None if value is missing else value), _hits(keys)
+    inner = cache._cache  # type: ignore[attr-defined]
+    pipe = client.pipeline(transaction=False)
+    pipe.get(cache.make_and_validate_key(cache_key))
+    for key, ttl in keys.items():
+        pipe.incr(_prefixed(key))
+        pipe.expire(_prefixed(key), ttl, nx=True)
+    replies = pipe.execute()
+    raw = replies[0]
+    counts = {key: int(replies[1 + 2 * i]) for i, key in enumerate(keys)}
+    if raw is None:
+        return False, None, counts
+    return True, inner._serializer.loads(raw), counts
+
+
+_NOW = "_agentpay_throttle_now"
+_COUNTS = "_agentpay_throttle_counts"
+
+
+def prefetch_keys(request: Any, *, principal: str) -> dict[str, int] | None:
+    """The rate-limit keys (and windows) the view's counter throttles will count for this
+    request when its caller is ``principal``, so authentication can count them in its own
+    round trip. Keys a throttle can only name later (from the request body) are left out; that
+    throttle counts them itself. None when the request names no view."""
+    view = (getattr(request, "parser_context", None) or {}).get("view")
+    if view is None or not hasattr(view, "get_throttles"):
+        return None
+    now = time.time()
+    keys: dict[str, int] = {}
+    for throttle in view.get_throttles():
+        if isinstance(throttle, CounterThrottle):
+            key = throttle._key(request, view, now, principal=principal)
+            if key is not None and key is not _LATER:
+                keys[key] = throttle.duration + 1
+    with contextlib.suppress(AttributeError):
+        setattr(request, _NOW, now)
+    return keys or None
+
+
+def counts_attach(request: Any, counts: dict[str, int]) -> None:
+    """Hand counts taken during authentication to the view's throttles."""
+    with contextlib.suppress(AttributeError):
+        setattr(request, _COUNTS, {**(getattr(request, _COUNTS, None) or {}), **counts})
+
+
+_LATER: Any = "__later__"
+
+
 def _cache_hit(key: str, ttl: int) -> int:
     if cache.add(key, 1, timeout=ttl):
         return 1
@@ -84,18 +139,27 @@ class CounterThrottle(BaseThrottle):
     def get_ident_key(self, request: Any, view: Any) -> str | None:
         raise NotImplementedError
 
-    def _key(self, request: Any, view: Any, now: float) -> str | None:
-        ident = self.get_ident_key(request, view)
-        if ident is None:
-            return None
+    def prefetch_ident(self, request: Any, view: Any, principal: str) -> str | None:
+        """The ident before authentication has finished, the caller being ``principal``;
+        ``_LATER`` when it can't be known yet. By default the ident doesn't depend on the caller."""
+        return self.get_ident_key(request, view)
+
+    def _key(self, request: Any, view: Any, now: float, *, principal: str | None = None) -> str | None:
+        ident = (
+            self.get_ident_key(request, view)
+            if principal is None
+            else self.prefetch_ident(request, view, principal)
+        )
+        if ident is None or ident is _LATER:
+            return ident
         return f"throttle:{self.scope}:{ident}:{int(now // self.duration)}"
 
     def allow_request(self, request: Any, view: Any) -> bool:
-        now = time.time()
+        now = getattr(request, _NOW, None) or time.time()  # the window authentication counted in
         key = self._key(request, view, now)
         if key is None:
             return True
-        counts: dict[str, int] | None = getattr(request, "_agentpay_throttle_counts", None)
+        counts: dict[str, int] | None = getattr(request, _COUNTS, None)
         if counts is None or key not in counts:
             counts = counts or {}
             pending = {key: self.duration + 1}
@@ -107,7 +171,7 @@ class CounterThrottle(BaseThrottle):
                         pending.setdefault(sibling_key, throttle.duration + 1)
             counts = {**counts, **_hits(pending)}
             with contextlib.suppress(AttributeError):  # a request object that takes no attributes
-                request._agentpay_throttle_counts = counts
+                setattr(request, _COUNTS, counts)
         if counts.pop(key) > self.num_requests:
             window = int(now // self.duration)
             self._wait = (window + 1) * self.duration - now
@@ -140,6 +204,9 @@ class PerUserThrottle(CounterThrottle):
             return str(user.pk)
         return None
 
+    def prefetch_ident(self, request: Any, view: Any, principal: str) -> str | None:
+        return principal
+
 
 class PerConversationThrottle(CounterThrottle):
     """Per conversation: 10/min by default. Views name the conversation id with
@@ -148,10 +215,20 @@ class PerConversationThrottle(CounterThrottle):
     scope = "conversation"
 
     def get_ident_key(self, request: Any, view: Any) -> str | None:
-        kwarg = getattr(view, "conversation_lookup", "conversation_id")
-        value = (getattr(view, "kwargs", {}) or {}).get(kwarg)
+        value = self._from_url(view)
         if value is None and request.method not in ("GET", "HEAD", "OPTIONS"):
             data = getattr(request, "data", None)
             if isinstance(data, dict):
                 value = data.get("conversation_id")
         return str(value) if value else None
+
+    def prefetch_ident(self, request: Any, view: Any, principal: str) -> str | None:
+        value = self._from_url(view)
+        if value is None and request.method not in ("GET", "HEAD", "OPTIONS"):
+            return _LATER  # the body names it: parsed after authentication
+        return str(value) if value else None
+
+    @staticmethod
+    def _from_url(view: Any) -> Any:
+        kwarg = getattr(view, "conversation_lookup", "conversation_id")
+        return (getattr(view, "kwargs", {}) or {}).get(kwarg)
