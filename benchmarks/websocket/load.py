@@ -1,6 +1,7 @@
 """Load process of the WebSocket benchmark: opens N live-feed connections, then (for the
-publisher shard) broadcasts timestamped events to the organisation's group through the
-Redis channel layer, and reports when each connection received each event as one JSON file.
+publisher shard) broadcasts timestamped events to the organisation's group the way a Celery
+task does (``group_send_now``, BENCH_WS_PUBLISH=service) or straight through the layer
+(BENCH_WS_PUBLISH=layer), and reports when each connection received each event as one JSON file.
 
 The client is deliberately lean so that what is measured is the server: a raw asyncio
 protocol per socket on uvloop (RFC 6455 handshake and frame parsing by hand, pongs answered),
@@ -138,6 +139,37 @@ class FeedClient(asyncio.Protocol):
                 problems.append(f"unexpected frame {frame!r}")
 
 
+def _publisher(redis_url: str, prefix: str, group: str) -> Any:
+    """How events are published: ``service`` (default) as a Celery task or a service's on_commit
+    does, through ``apps.core.events.group_send_now`` under the server's settings; ``layer``
+    straight through a channels-redis layer on this process's loop."""
+    if os.environ.get("BENCH_WS_PUBLISH", "service") == "service":
+        import django
+
+        django.setup()
+        from apps.core.events import group_send_now
+
+        loop = asyncio.get_running_loop()
+
+        async def through_service(message: dict[str, Any]) -> None:
+            await loop.run_in_executor(None, group_send_now, [group], message)
+
+        return through_service
+    if os.environ.get("CHANNEL_LAYER", "pubsub") == "core":
+        from channels_redis.core import RedisChannelLayer
+
+        layer: Any = RedisChannelLayer(hosts=[redis_url], prefix=prefix, capacity=1000, expiry=30)
+    else:
+        from channels_redis.pubsub import RedisPubSubChannelLayer
+
+        layer = RedisPubSubChannelLayer(hosts=[redis_url], prefix=prefix)
+
+    async def through_layer(message: dict[str, Any]) -> None:
+        await layer.group_send(group, message)
+
+    return through_layer
+
+
 async def main() -> None:
     url, n, shard, _shards, redis_url, prefix, group, events, gap, out = sys.argv[1:11]
     n_conn, n_events, gap_s = int(n), int(events), float(gap)
@@ -181,6 +213,7 @@ async def main() -> None:
                     await asyncio.sleep(0.2)
             failures += 1
 
+    publish = _publisher(redis_url, prefix, group) if int(shard) == 0 else None
     t0 = time.time()
     await asyncio.gather(*(open_one() for _ in range(n_conn)))
     ramp = time.time() - t0
@@ -191,26 +224,16 @@ async def main() -> None:
     await loop.run_in_executor(None, sys.stdin.readline)
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     sent_at: list[float] = []
-    if int(shard) == 0:
-        # publish through the same kind of layer as the server (CHANNEL_LAYER, default pubsub)
-        if os.environ.get("CHANNEL_LAYER", "pubsub") == "core":
-            from channels_redis.core import RedisChannelLayer
-
-            layer: Any = RedisChannelLayer(hosts=[redis_url], prefix=prefix, capacity=1000, expiry=30)
-        else:
-            from channels_redis.pubsub import RedisPubSubChannelLayer
-
-            layer = RedisPubSubChannelLayer(hosts=[redis_url], prefix=prefix)
+    if publish is not None:
         for seq in range(n_events):
             now = time.time()
             sent_at.append(now)
-            await layer.group_send(
-                group,
+            await publish(
                 {
                     "type": "stream.event",
                     "event": "payment_completed",
                     "data": {"seq": seq, "sent_at": now, "amount": "30.00", "currency": "BRL"},
-                },
+                }
             )
             await asyncio.sleep(gap_s)
     else:

@@ -15,7 +15,8 @@ Target (design): 10,000 concurrent connections, fan-out p95 < 100 ms.
 Env: BENCH_WS_CONNECTIONS (10000), BENCH_WS_SHARDS (load processes, 2), BENCH_WS_EVENTS (5),
 BENCH_WS_GAP (seconds between events, 2), BENCH_WORKERS (uvicorn workers, 2),
 BENCH_WS_IMPL (uvicorn --ws, websockets-sansio), BENCH_WS_DEFLATE (server permessage-deflate,
-0), BENCH_WS_CLIENT_DEFLATE (clients offer it as browsers do, 1), BENCH_DATABASE_URL,
+0), BENCH_WS_CLIENT_DEFLATE (clients offer it as browsers do, 1), BENCH_WS_PUBLISH (service: through
+apps.core.events.group_send_now as a Celery task does; layer: the layer directly), BENCH_DATABASE_URL,
 BENCH_REDIS_URL.
 """
 
@@ -156,6 +157,7 @@ def main() -> None:
             procs.append(
                 subprocess.Popen(
                     [sys.executable, str(HERE / "load.py"), *args],
+                    env=env,  # the publisher uses the server's settings (production, same Redis prefix)
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     text=True,
@@ -190,6 +192,7 @@ def main() -> None:
     load_cpu = sum(r["cpu_s"] for r in results)
     most = max(r["events_per_connection_max"] for r in results)
     least = min(r["events_per_connection_min"] for r in results)
+    missing = expected - len(lat)
     problems = [p for r in results for p in r["problems"]]
     print(
         f"websocket: /api/v1/stream, uvicorn x{workers} (--ws {ws_impl}, permessage-deflate "
@@ -210,8 +213,8 @@ def main() -> None:
     )
     per = max(len(lat), 1)
     print(
-        f"events per connection: min {least}, max {most} (each event exactly once: "
-        f"{'yes' if most == least == events else 'NO'}); frame problems: {problems or 'none'}"
+        f"events per connection: min {least}, max {most} (duplicates: {'none' if most <= events else 'YES'}; "
+        f"not arrived by the end of the run: {missing}); frame problems: {problems or 'none'}"
     )
     print(
         f"CPU during the event phase: server {server_cpu:.2f} s net of idle ({server_cpu_gross:.2f} s "
