@@ -7,7 +7,7 @@
   the SQL is built once per process from the models' meta. Per-window sums are ``SUM … FILTER``
   over an index range scan, the last activity an index-ordered ``MAX``, the windowed history two
   index range scans capped at ``HISTORY_MAX_ROWS`` each.
-- elsewhere (SQLite), with the ORM in four or five statements (``decision_reads_portable``).
+- elsewhere (SQLite), with the ORM in three or four statements (``decision_reads_portable``).
 
 Both must agree row for row (``tests/compliance/test_history.py`` checks it on generated
 histories): the ORM version is the reference, the statement is the fast path. The decision used
