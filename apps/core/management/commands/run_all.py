@@ -52,7 +52,7 @@ class Command(BaseCommand):
         manager = Manager()
         manager.add_process(
             "web",
-            f"{py} -m uvicorn agentpay.asgi:application --host {opts['host']} --port {opts['port']} --no-access-log",
+            f"{py} -m uvicorn agentpay.asgi:application --host {opts['host']} --port {opts['port']} --no-access-log --ws-per-message-deflate false",
             env=env,
         )
         manager.add_process(
