@@ -22,7 +22,9 @@ Env: BENCH_SERVER=gunicorn|uvicorn (default gunicorn gthread: about 2x uvicorn's
 sync views run in a thread pool under ASGI), BENCH_WORKERS (2),
 BENCH_SECONDS (6 per level), BENCH_LEVELS (1,8,16,32), BENCH_PLATFORMS (telegram,whatsapp),
 BENCH_WRK_THREADS (1), BENCH_DATABASE_URL, BENCH_REDIS_URL.
-Where the time goes per request: benchmarks/webhooks/profile_view.py (cProfile, one process).
+Where the time goes per request: benchmarks/webhooks/profile_view.py (cProfile, one process);
+CPU per request in process: cpu.py (process_time) and instructions.py (callgrind), which
+contention on a shared machine disturbs far less than this load run.
 """
 
 from __future__ import annotations
