@@ -8,7 +8,8 @@ PostgreSQL + Redis, and prints per request: CPU time of this process
 
 Env: BENCH_DATABASE_URL, BENCH_REDIS_URL (defaults: agentpay_bench_orchestrate, Redis db 4),
 BENCH_REQUESTS (default 300), BENCH_PROFILE (0/1), BENCH_PROFILE_SORT (tottime|cumulative),
-BENCH_SHOW_SQL (0/1: print the statements of one request).
+BENCH_SHOW_SQL (0/1: print the statements of one request), BENCH_PROFILE_OUT (a file for the
+pstats dump), BENCH_PROFILE_LINES (60).
 """
 
 from __future__ import annotations
@@ -129,6 +130,8 @@ def main() -> None:
         for i in range(100):
             call(f"prof-{time.time()}-{i}")
         prof.disable()
+        if os.environ.get("BENCH_PROFILE_OUT"):
+            prof.dump_stats(os.environ["BENCH_PROFILE_OUT"])
         stats = pstats.Stats(prof)
         stats.sort_stats(os.environ.get("BENCH_PROFILE_SORT", "cumulative")).print_stats(
             int(os.environ.get("BENCH_PROFILE_LINES", "60"))
