@@ -60,6 +60,8 @@ def ensure_database(env: dict[str, str]) -> None:
         if not exists:
             conn.execute(f'CREATE DATABASE "{name}"')
     subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    if (ROOT / "staticfiles" / "admin").is_dir() and os.environ.get("BENCH_COLLECTSTATIC") != "1":
+        return  # collected already (compressing them again costs about a minute of CPU)
     subprocess.run(
         [PY, "manage.py", "collectstatic", "--noinput", "-v", "0"],
         cwd=ROOT,
