@@ -7,6 +7,7 @@ from typing import Any
 
 import environ
 from django.conf import settings
+from django.core.signals import setting_changed
 
 env = environ.Env()
 
@@ -30,13 +31,26 @@ def _get(name: str, default: Any) -> Any:
     return getattr(settings, name, default)
 
 
+_env_memo: dict[tuple[str, str, Any], Any] = {}
+
+
 def _setting(name: str, cast: str, default: Any) -> Any:
     """The Django setting ``name``, else the environment variable (read only when the setting is
-    absent: these are read several times per decision)."""
+    absent, and then once per process: these are read several times per decision)."""
     value = getattr(settings, name, _MISSING)
     if value is _MISSING:
-        value = getattr(env, cast)(name, default=default)
+        key = (name, cast, default)
+        value = _env_memo.get(key, _MISSING)
+        if value is _MISSING:
+            value = _env_memo[key] = getattr(env, cast)(name, default=default)
     return value
+
+
+def _forget_environment(**kwargs: Any) -> None:
+    _env_memo.clear()  # tests change settings and the environment together
+
+
+setting_changed.connect(_forget_environment, dispatch_uid="compliance-conf-env-memo")
 
 
 _fx_memo: tuple[tuple[tuple[str, str], ...], dict[str, Decimal]] | None = None

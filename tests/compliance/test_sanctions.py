@@ -403,3 +403,47 @@ def test_payment_names_of_a_profiled_party_are_rescreened_too(
         "strong",
     ]
     assert Case.objects.get(party_ref="bob").sanctions_hits[0]["external_id"] == "KPi.901"
+
+
+def _reference_coverage(src: tuple[str, ...], dst: tuple[str, ...]) -> float:
+    """The per-direction definition: length-weighted mean over ``src`` of its best match in ``dst``."""
+    from rapidfuzz.distance import JaroWinkler
+
+    total, weight = 0.0, 0
+    for s in src:
+        best = max((float(JaroWinkler.normalized_similarity(s, d)) for d in dst), default=0.0)
+        total += best * len(s)
+        weight += len(s)
+    return total / weight if weight else 0.0
+
+
+def test_both_coverages_from_one_pass_equal_the_per_direction_definition():
+    import random
+
+    from apps.compliance.screening.index import _coverages
+
+    # given token lists drawn from names with accents, repeats, one-letter and empty tokens
+    rng = random.Random(7)
+    words = [
+        "maria",
+        "mária",
+        "jose",
+        "josé",
+        "da",
+        "silva",
+        "silvia",
+        "al",
+        "abdul",
+        "rahman",
+        "x",
+        "ivanov",
+    ]
+    words += ["".join(rng.choice("abcdeéfgh") for _ in range(rng.randint(1, 9))) for _ in range(40)]
+    for _ in range(3000):
+        query = tuple(rng.choice(words) for _ in range(rng.randint(0, 4)))
+        tokens = tuple(rng.choice(words) for _ in range(rng.randint(0, 5)))
+        # when both coverages are computed in one pass
+        cov_e, cov_q = _coverages(query, tokens)
+        # then each equals its own direction's definition exactly
+        assert cov_e == _reference_coverage(tokens, query)
+        assert cov_q == _reference_coverage(query, tokens)

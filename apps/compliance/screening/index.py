@@ -45,21 +45,30 @@ def _jw(a: str, b: str) -> float:
     return float(JaroWinkler.normalized_similarity(a, b))
 
 
-def _coverage(src: tuple[str, ...], dst: tuple[str, ...]) -> float:
-    """Length-weighted mean over ``src`` tokens of their best match in ``dst``."""
-    total = 0.0
-    weight = 0
-    for s in src:
-        best = 0.0
-        for d in dst:
-            sim = _jw(s, d)
-            if sim > best:
-                best = sim
-                if best == 1.0:
-                    break
-        total += best * len(s)
-        weight += len(s)
-    return total / weight if weight else 0.0
+def _coverages(query: tuple[str, ...], tokens: tuple[str, ...]) -> tuple[float, float]:
+    """How well each side's tokens are covered by the other's: for ``tokens`` and for ``query``,
+    the length-weighted mean of each token's best Jaro-Winkler match on the other side.
+
+    One Jaro-Winkler per token pair serves both directions (it is symmetric)."""
+    best_q = [0.0] * len(query)
+    total_e = 0.0
+    weight_e = 0
+    for t in tokens:
+        best_t = 0.0
+        for i, q in enumerate(query):
+            sim = _jw(q, t)
+            if sim > best_t:
+                best_t = sim
+            if sim > best_q[i]:
+                best_q[i] = sim
+        total_e += best_t * len(t)
+        weight_e += len(t)
+    total_q = 0.0
+    weight_q = 0
+    for q, best in zip(query, best_q, strict=True):
+        total_q += best * len(q)
+        weight_q += len(q)
+    return (total_e / weight_e if weight_e else 0.0), (total_q / weight_q if weight_q else 0.0)
 
 
 def name_similarity(query: tuple[str, ...], q_sorted: str, tokens: tuple[str, ...], e_sorted: str) -> float:
@@ -69,8 +78,7 @@ def name_similarity(query: tuple[str, ...], q_sorted: str, tokens: tuple[str, ..
     middle names in the query cost little); single-token entries need both ways.
     """
     whole = _jw(q_sorted, e_sorted)
-    cov_e = _coverage(tokens, query)
-    cov_q = _coverage(query, tokens)
+    cov_e, cov_q = _coverages(query, tokens)
     align = (cov_e + cov_q) / 2 if len(tokens) == 1 else 0.85 * cov_e + 0.15 * cov_q
     if 1 < len(query) < len(tokens):
         # A partial name (listed middle names left out) is worth a review, rarely a block.
