@@ -20,6 +20,7 @@ from typing import Any
 
 import structlog
 from django.db import IntegrityError, connections, models, router, transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
@@ -379,8 +380,32 @@ def _parse(event: WebhookEvent) -> InboundMessage | StatusUpdate | None:
     return None
 
 
+WEBHOOK_MAX_ATTEMPTS = 5  # the sweep re-queues a failing event this many times, then it is marked failed
+
+
 def webhook_event_process(*, webhook_event_id: int) -> WebhookEvent:
-    """Turn a stored event into a message, a click or a delivery status (idempotent)."""
+    """Turn a stored event into a message, a click or a delivery status (idempotent).
+
+    When processing raises, its transaction rolls back, so the attempt and the error are
+    recorded afterwards on their own; after ``WEBHOOK_MAX_ATTEMPTS`` the event is ``failed``
+    (kept, visible in the admin) instead of being retried by the sweep forever."""
+    try:
+        return _webhook_event_process(webhook_event_id)
+    except WebhookEvent.DoesNotExist:
+        raise
+    except Exception as exc:
+        WebhookEvent.objects.filter(pk=webhook_event_id, status=WebhookStatus.RECEIVED).update(
+            attempts=F("attempts") + 1,
+            error=f"{type(exc).__name__}: {exc}"[:2000],
+            status=Case(
+                When(attempts__gte=WEBHOOK_MAX_ATTEMPTS - 1, then=Value(WebhookStatus.FAILED.value)),
+                default=Value(WebhookStatus.RECEIVED.value),
+            ),
+        )
+        raise
+
+
+def _webhook_event_process(webhook_event_id: int) -> WebhookEvent:
     with transaction.atomic():
         event = (
             WebhookEvent.objects.select_for_update(of=("self",))
@@ -1004,7 +1029,9 @@ def webhook_events_retry_stale(*, older_than_seconds: int = 60) -> int:
     """Re-queue events whose processing task never ran (e.g. the broker was down at ack time)."""
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     ids = list(
-        WebhookEvent.objects.filter(status=WebhookStatus.RECEIVED, received_at__lt=cutoff, attempts__lt=5)
+        WebhookEvent.objects.filter(
+            status=WebhookStatus.RECEIVED, received_at__lt=cutoff, attempts__lt=WEBHOOK_MAX_ATTEMPTS
+        )
         .order_by("received_at")
         .values_list("pk", flat=True)[:500]
     )

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -304,3 +305,32 @@ def test_the_drained_event_reaches_the_flow_engine(
     assert run.is_active and run.kind == "direct_payment"
     [card] = calls(bot_api, "sendMessage")
     assert "Enviar R$ 30.00 para Ana via PIX?" in json.loads(card.content)["text"]
+
+
+def test_a_poison_event_counts_its_attempts_and_is_marked_failed_after_the_last(
+    organization, platform_settings, monkeypatch
+):
+    # given a stored event whose processing always raises inside its transaction
+    telegram_account(organization)
+    assert tg_post(1).status_code == 200
+    event = WebhookEvent.objects.get(event_id="7000000001:1")
+    WebhookEvent.objects.filter(pk=event.pk).update(status="received", attempts=0)
+
+    def explode(_event: Any) -> None:
+        raise ValueError("unparseable update")
+
+    monkeypatch.setattr(services, "_parse", explode)
+    # when it is processed as many times as the sweep allows
+    for attempt in range(1, services.WEBHOOK_MAX_ATTEMPTS + 1):
+        with pytest.raises(ValueError):
+            services.webhook_event_process(webhook_event_id=event.pk)
+        event.refresh_from_db()
+        # then each attempt is counted although its transaction rolled back, with the error
+        assert event.attempts == attempt and event.error == "ValueError: unparseable update"
+        assert event.status == ("failed" if attempt == services.WEBHOOK_MAX_ATTEMPTS else "received")
+    # and the sweep no longer queues it
+    queued: list[list[int]] = []
+    monkeypatch.setattr(services, "webhook_events_enqueue", lambda *, ids: queued.append(list(ids)))
+    WebhookEvent.objects.filter(pk=event.pk).update(received_at=event.received_at - timedelta(hours=1))
+    services.webhook_events_retry_stale()
+    assert queued == [[]]
