@@ -92,6 +92,12 @@ def idempotency_ttl_hours() -> int:
     return max(24, int(_get("PAYMENTS_IDEMPOTENCY_TTL_HOURS", env.int, 48)))
 
 
+def idempotency_abandoned_seconds() -> int:
+    """How long a reserved key may stay unanswered before a retry takes it over (longer than any
+    request may run; the web servers time requests out well before)."""
+    return max(60, int(_get("PAYMENTS_IDEMPOTENCY_ABANDONED_SECONDS", env.int, 300)))
+
+
 def catalog_cache_seconds() -> float:
     """How long a process reuses the rail catalogue (capabilities + fees) before re-reading it."""
     return float(_get("PAYMENTS_CATALOG_CACHE_SECONDS", env.float, 30.0))

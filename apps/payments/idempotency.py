@@ -4,7 +4,9 @@ Same key + same body → the stored response again with ``Idempotent-Replayed:
 true``; same key + another body → 422 ``idempotency_key_reused``; while the
 first request is still running → 409 ``idempotency_request_in_flight`` with
 ``Retry-After``. Keys are scoped to the caller and the path and kept for at
-least 24 h. 5xx answers are not stored, so the client may retry them.
+least 24 h. 5xx answers are not stored, so the client may retry them. A key
+still "in flight" after ``PAYMENTS_IDEMPOTENCY_ABANDONED_SECONDS`` (300) was left
+by a process that died before answering: the next retry takes it over.
 
 Usage::
 
@@ -94,6 +96,12 @@ def idempotency_begin(*, scope: str, key: str, fingerprint: str) -> IdempotencyR
             if existing.request_hash != fingerprint:
                 raise IdempotencyKeyReused() from None
             if existing.status != "completed":
+                if existing.created_at <= now - timedelta(seconds=conf.idempotency_abandoned_seconds()):
+                    # The process that reserved it died before answering (no request runs this
+                    # long): the retry takes the key over. The work itself is idempotent (a payment
+                    # by its key, a refund or cancel by the transition map), so nothing runs twice.
+                    IdempotencyRecord.objects.filter(pk=existing.pk, status=existing.status).delete()
+                    continue
                 raise IdempotencyInFlight(headers={"Retry-After": "1"}) from None
             raise _Replay(existing) from None
     raise IdempotencyInFlight(headers={"Retry-After": "1"})

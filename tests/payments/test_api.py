@@ -79,6 +79,29 @@ def test_idempotency_in_flight_is_409_with_retry_after(rails, auth_client, organ
     assert OrchestrationPayment.objects.count() == 0
 
 
+def test_a_key_left_in_flight_by_a_dead_process_is_taken_over_by_the_retry(
+    rails, auth_client, organization, user
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    # given a key reserved 10 minutes ago by a process that died before answering
+    path = "/api/v1/payments/orchestrate"
+    scope = f"{organization.pk}:{user.pk}:POST:{path}"
+    record = idempotency_begin(scope=scope, key="orphan", fingerprint=request_fingerprint(BODY))
+    IdempotencyRecord.objects.filter(pk=record.pk).update(created_at=timezone.now() - timedelta(minutes=10))
+    # when the client retries, the retry does the work and answers, and a second retry replays it
+    first = auth_client.post(path, BODY, format="json", HTTP_IDEMPOTENCY_KEY="orphan")
+    again = auth_client.post(path, BODY, format="json", HTTP_IDEMPOTENCY_KEY="orphan")
+    assert first.status_code == 201 and again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true" and again.json()["id"] == first.json()["id"]
+    assert OrchestrationPayment.objects.count() == 1
+    # and a retry with another body is still refused
+    other = auth_client.post(path, {**BODY, "amount": "51.00"}, format="json", HTTP_IDEMPOTENCY_KEY="orphan")
+    assert other.status_code == 422
+
+
 def test_idempotency_keys_are_kept_at_least_24h_and_errors_are_replayed(rails, auth_client):
     from datetime import timedelta
 
