@@ -51,34 +51,36 @@ def _memberships_load(user_id: Any) -> list[Membership]:
     )
 
 
-def user_get(user_id: Any, *, count: dict[str, int] | None = None) -> User | None:
+def user_get(user_id: Any) -> User | None:
     """The user, with their memberships attached (``memberships_get`` reads them from the user).
 
-    Both come from one cache entry, so an authenticated request costs one cache round trip.
-    ``count`` (rate-limit keys and windows) are counted in that same round trip on Redis; their
-    counts are left on the user as ``_agentpay_throttle_counts``."""
+    Both come from one cache entry, so an authenticated request costs one cache round trip."""
+    return _user_and_counts(user_id, count=None)[0]
+
+
+def _user_and_counts(
+    user_id: Any, *, count: dict[str, int] | None
+) -> tuple[User | None, dict[str, int] | None]:
+    """``user_get``, counting the rate-limit keys of ``count`` (``{key: window seconds}``) in the
+    same round trip on Redis; the counts come back beside the user."""
     ttl = _ttl()
     if ttl <= 0:
-        return User.objects.filter(pk=user_id).first()
+        return User.objects.filter(pk=user_id).first(), None
     key = _context_key(user_id)
     counts: dict[str, int] | None = None
     if count:
-        found, entry, counts = throttling.hits_with_cache_get(count, key)
-        if not found:
-            entry = None
+        entry, counts = throttling.hits_with_cache_get(count, key)
     else:
         entry = cache.get(key)
     if entry is None:
         user = User.objects.filter(pk=user_id).first()
         if user is None:
-            return None
+            return None, counts
         entry = (user, _memberships_load(user.pk))
         cache.set(key, entry, ttl)
     user, memberships = entry
     user._agentpay_memberships = memberships
-    if counts is not None:
-        user._agentpay_throttle_counts = counts
-    return user
+    return user, counts
 
 
 def memberships_get(user: Any) -> list[Membership]:
@@ -133,13 +135,12 @@ class CachedJWTAuthentication(JWTAuthentication):
         except KeyError as exc:
             raise InvalidToken("Token contained no recognizable user identification") from exc
         count = throttling.prefetch_keys(request, principal=str(user_id)) if request is not None else None
-        user = user_get(user_id, count=count)
+        user, counts = _user_and_counts(user_id, count=count)
         if user is None:
             raise AuthenticationFailed("User not found", code="user_not_found")
         if jwt_settings.CHECK_USER_IS_ACTIVE and not user.is_active:
             raise AuthenticationFailed("User is inactive", code="user_inactive")
-        counts = user.__dict__.pop("_agentpay_throttle_counts", None)
-        if counts is not None and request is not None:
+        if counts is not None:
             throttling.counts_attach(request, counts)
         return user
 

@@ -37,6 +37,7 @@ from rest_framework import ISO_8601, relations
 from rest_framework import fields as drf_fields
 from rest_framework.fields import SkipField
 from rest_framework.relations import PKOnlyObject
+from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 _MISSING = object()
@@ -236,6 +237,4 @@ class FastRowsMixin:
         data = [serializer.row_representation(row) for row in (rows if page is None else page)]
         if page is not None:
             return self.get_paginated_response(data)  # type: ignore[attr-defined]
-        from rest_framework.response import Response
-
         return Response(data)

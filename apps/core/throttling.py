@@ -48,38 +48,53 @@ def _hits(keys: dict[str, int]) -> dict[str, int]:
     client = _redis_client()
     if client is not None:
         pipe = client.pipeline(transaction=False)
-        for key, ttl in keys.items():
-            pipe.incr(_prefixed(key))
-            pipe.expire(_prefixed(key), ttl, nx=True)
-        replies = pipe.execute()
-        return {key: int(replies[2 * i]) for i, key in enumerate(keys)}
+        _queue_hits(pipe, keys)
+        return _counts(pipe.execute(), keys)
     return {key: _cache_hit(key, ttl) for key, ttl in keys.items()}
 
 
-def hits_with_cache_get(keys: dict[str, int], cache_key: str) -> tuple[bool, Any, dict[str, int]]:
-    """Count ``keys`` as ``_hits`` does and read ``cache_key`` from the Django cache, in one
-    round trip on Redis. Returns (found, value, counts)."""
-    client = _redis_client()
-    if client is None:
-        missing = object()
-        value = cache.get(cache_key, missing)
-        return value is not missing, (None if value is missing else value), _hits(keys)
-    inner = cache._cache  # type: ignore[attr-defined]
-    pipe = client.pipeline(transaction=False)
-    pipe.get(cache.make_and_validate_key(cache_key))
+def _queue_hits(pipe: Any, keys: dict[str, int]) -> None:
     for key, ttl in keys.items():
         pipe.incr(_prefixed(key))
         pipe.expire(_prefixed(key), ttl, nx=True)
+
+
+def _counts(replies: list[Any], keys: dict[str, int]) -> dict[str, int]:
+    """The counts of ``_queue_hits(keys)`` from the last ``2 * len(keys)`` replies of a pipeline."""
+    first = len(replies) - 2 * len(keys)
+    return {key: int(replies[first + 2 * i]) for i, key in enumerate(keys)}
+
+
+def hits_with_cache_get(keys: dict[str, int], cache_key: str) -> tuple[Any, dict[str, int]]:
+    """Count ``keys`` as ``_hits`` does and read ``cache_key`` from the Django cache (None when
+    absent), in one round trip on Redis. Returns (value, counts)."""
+    client = _redis_client()
+    if client is None:
+        return cache.get(cache_key), _hits(keys)
+    pipe = client.pipeline(transaction=False)
+    pipe.get(cache.make_and_validate_key(cache_key))
+    _queue_hits(pipe, keys)
     replies = pipe.execute()
     raw = replies[0]
-    counts = {key: int(replies[1 + 2 * i]) for i, key in enumerate(keys)}
-    if raw is None:
-        return False, None, counts
-    return True, inner._serializer.loads(raw), counts
+    value = None if raw is None else cache._cache._serializer.loads(raw)  # type: ignore[attr-defined]
+    return value, _counts(replies, keys)
 
 
 _NOW = "_agentpay_throttle_now"
 _COUNTS = "_agentpay_throttle_counts"
+_LATER: Any = "__later__"  # an ident that only the request body names (known after authentication)
+
+
+def _view_keys(request: Any, view: Any, now: float, *, principal: str | None = None) -> dict[str, int]:
+    """``{key: window seconds}`` of every counter throttle of ``view`` that can name its key now
+    (``principal``: the caller, while authentication has not finished)."""
+    keys: dict[str, int] = {}
+    for throttle in view.get_throttles() if view is not None and hasattr(view, "get_throttles") else ():
+        if isinstance(throttle, CounterThrottle):
+            key = throttle._key(request, view, now, principal=principal)
+            if key is not None and key is not _LATER:
+                keys.setdefault(key, throttle.duration + 1)
+    return keys
 
 
 def prefetch_keys(request: Any, *, principal: str) -> dict[str, int] | None:
@@ -91,12 +106,7 @@ def prefetch_keys(request: Any, *, principal: str) -> dict[str, int] | None:
     if view is None or not hasattr(view, "get_throttles"):
         return None
     now = time.time()
-    keys: dict[str, int] = {}
-    for throttle in view.get_throttles():
-        if isinstance(throttle, CounterThrottle):
-            key = throttle._key(request, view, now, principal=principal)
-            if key is not None and key is not _LATER:
-                keys[key] = throttle.duration + 1
+    keys = _view_keys(request, view, now, principal=principal)
     with contextlib.suppress(AttributeError):
         setattr(request, _NOW, now)
     return keys or None
@@ -106,9 +116,6 @@ def counts_attach(request: Any, counts: dict[str, int]) -> None:
     """Hand counts taken during authentication to the view's throttles."""
     with contextlib.suppress(AttributeError):
         setattr(request, _COUNTS, {**(getattr(request, _COUNTS, None) or {}), **counts})
-
-
-_LATER: Any = "__later__"
 
 
 def _cache_hit(key: str, ttl: int) -> int:
@@ -163,12 +170,9 @@ class CounterThrottle(BaseThrottle):
         if counts is None or key not in counts:
             counts = counts or {}
             pending = {key: self.duration + 1}
-            siblings = view.get_throttles() if view is not None and hasattr(view, "get_throttles") else []
-            for throttle in siblings:
-                if isinstance(throttle, CounterThrottle):
-                    sibling_key = throttle._key(request, view, now)
-                    if sibling_key is not None and sibling_key not in counts:
-                        pending.setdefault(sibling_key, throttle.duration + 1)
+            for sibling_key, ttl in _view_keys(request, view, now).items():
+                if sibling_key not in counts:
+                    pending.setdefault(sibling_key, ttl)
             counts = {**counts, **_hits(pending)}
             with contextlib.suppress(AttributeError):  # a request object that takes no attributes
                 setattr(request, _COUNTS, counts)

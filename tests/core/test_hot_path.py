@@ -23,9 +23,14 @@ from tests.factories import OrganizationFactory
 pytestmark = pytest.mark.django_db
 
 
-class _Payment(serializers.ModelSerializer):
+class _MoneyColumns(serializers.ModelSerializer):
+    """Money as the API renders it: the Decimal column and the currency column."""
+
     amount = serializers.DecimalField(max_digits=19, decimal_places=4, source="amount.amount")
     currency = serializers.CharField(source="amount_currency")
+
+
+class _Payment(_MoneyColumns):
     organization_name = serializers.CharField(source="organization.name")
     summary = serializers.SerializerMethodField()
 
@@ -130,11 +135,8 @@ def test_the_payment_list_renders_through_the_fast_serializer(auth_client, organ
     assert row["created_at"].endswith("Z") or row["created_at"][-6] in "+-"
 
 
-class _DrfRowPayment(serializers.ModelSerializer):
+class _DrfRowPayment(_MoneyColumns):
     """Every field one column: choices, money, JSON, FK keys, nullable times."""
-
-    amount = serializers.DecimalField(max_digits=19, decimal_places=4, source="amount.amount")
-    currency = serializers.CharField(source="amount_currency")
 
     class Meta:
         model = OrchestrationPayment
