@@ -29,7 +29,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import NoReverseMatch, reverse
 from prometheus_client import Counter
 
-from apps.core.exceptions import error_body
+from apps.core.exceptions import server_error_body
 from apps.core.middleware import RequestLogMiddleware
 
 logger = structlog.get_logger("django_structlog.middlewares.request")
@@ -87,7 +87,7 @@ class WebhookIngestMiddleware:
         except Exception:
             got_request_exception.send(sender=self.__class__, request=request)
             logger.exception("unhandled_exception", path=request.path)
-            response = JsonResponse(error_body("server_error", "An unexpected error occurred."), status=500)
+            response = JsonResponse(server_error_body(), status=500)
         try:
             response.headers.setdefault("X-Frame-Options", settings.X_FRAME_OPTIONS)
             webhook_responses_total.labels(platform, str(response.status_code)).inc()

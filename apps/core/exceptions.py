@@ -72,6 +72,11 @@ def error_body(code: str, message: str, errors: dict[str, Any] | None = None, **
     return {"code": code, "message": message, "errors": errors or {}, **extra}
 
 
+def server_error_body() -> dict[str, Any]:
+    """The body of every 500: nothing about what went wrong."""
+    return error_body("server_error", "An unexpected error occurred.")
+
+
 def _flatten(detail: Any) -> dict[str, Any]:
     if isinstance(detail, dict):
         return {str(k): _flatten_list(v) for k, v in detail.items()}
@@ -117,7 +122,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     response = exception_handler(exc, context)
     if response is None:
         logger.exception("api_unhandled_exception", exc_info=exc)
-        return Response(error_body("server_error", "An unexpected error occurred."), status=500)
+        return Response(server_error_body(), status=500)
 
     assert isinstance(exc, exceptions.APIException)
     code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), None)

@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django_structlog.middlewares import RequestMiddleware
 from rest_framework.throttling import BaseThrottle
 
-from apps.core.exceptions import error_body
+from apps.core.exceptions import server_error_body
 
 logger = structlog.get_logger(__name__)
 
@@ -27,7 +27,7 @@ class ApiErrorMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if request.path.startswith("/api/"):
             logger.exception("unhandled_exception", path=request.path, exc_info=exception)
-            return JsonResponse(error_body("server_error", "An unexpected error occurred."), status=500)
+            return JsonResponse(server_error_body(), status=500)
         return None
 
 
