@@ -22,7 +22,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince, timeuntil
 
 from apps.compliance import services
-from apps.compliance.choices import OPEN_CASE_STATUSES
+from apps.compliance.choices import OPEN_CASE_STATUSES, CaseKind
 from apps.compliance.crypto import mask_value
 from apps.compliance.models import (
     AuditEntry,
@@ -252,7 +252,7 @@ class CaseAdmin(ReadOnlyAdmin):
             },
         ),
         ("Why it was flagged", {"fields": ("reasons_display", "sanctions_display")}),
-        ("Context", {"fields": ("conversation_display", "history_display")}),
+        ("Context", {"fields": ("conversation_display", "history_display", "context_at")}),
         (
             "Review",
             {
@@ -343,6 +343,8 @@ class CaseAdmin(ReadOnlyAdmin):
 
     @admin.display(description="conversation excerpt")
     def conversation_display(self, obj: Case) -> str:
+        if obj.context_at is None and obj.kind == CaseKind.PAYMENT:
+            return "being gathered…"
         if not obj.conversation_excerpt:
             return "—"
         return format_html_join(
@@ -383,6 +385,9 @@ class CaseAdmin(ReadOnlyAdmin):
             **(extra_context or {}),
             "case_actions": [(k, v[0]) for k, v in CASE_ACTIONS.items()],
         }
+        case = self.get_object(request, object_id)
+        if case is not None and case.context_at is None:  # its after-commit task has not run (yet)
+            services.case_context_gather(case=case)
         return super().change_view(request, object_id, form_url, extra_context)
 
     def case_action_view(self, request: HttpRequest, object_id: Any, action: str) -> HttpResponse:
@@ -438,6 +443,7 @@ class CaseAdmin(ReadOnlyAdmin):
         case = get_object_or_404(
             self.get_queryset(request).select_related("organization", "payment", "profile"), pk=object_id
         )
+        case = services.case_context_gather(case=case)
         services.audit_record(action="case.sar_drafted", actor=request.user, target=case, request=request)
         response = HttpResponse(case_sar_draft(case=case), content_type="text/plain; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="sar-draft-{case.pk}.txt"'

@@ -277,6 +277,9 @@ class Case(models.Model):
     sanctions_hits = models.JSONField(default=list, blank=True)
     conversation_excerpt = models.JSONField(default=list, blank=True)
     counterparty_history = models.JSONField(default=dict, blank=True)
+    # A payment case opens with the decision; its excerpt and history are gathered just after the
+    # decision commits (``services.case_context_gather``): None until then.
+    context_at = models.DateTimeField(null=True, blank=True)
     requires_four_eyes = models.BooleanField(default=False)
     escalated = models.BooleanField(default=False)
     assigned_to = models.ForeignKey(
@@ -302,6 +305,12 @@ class Case(models.Model):
         indexes = [
             models.Index(fields=["organization", "status", "-created_at"], name="idx_case_org_status"),
             models.Index(fields=["status", "created_at"], name="idx_case_status_created"),
+            # the cases whose context the sweep has yet to gather (a handful at any time)
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(context_at__isnull=True),
+                name="idx_case_context_pending",
+            ),
         ]
         permissions = [
             ("decide_case", "Can approve or reject compliance cases"),

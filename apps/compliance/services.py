@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import json
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -50,7 +51,7 @@ from apps.compliance.rules import (
     rule_params_validate,
 )
 from apps.compliance.screening.index import sanctions_index
-from apps.compliance.sql import insert_params, insert_sql, prepared_cursor, review_snapshot_sql
+from apps.compliance.sql import audit_append_sql, insert_params, insert_sql, prepared_cursor
 from apps.compliance.types import ComplianceDecision, RuleOutcome, ScreeningHit
 from apps.core.exceptions import ApplicationError
 
@@ -547,30 +548,28 @@ def _decision_audit_after(row: PaymentDecision) -> dict[str, Any]:
 def _decision_store(*, row: PaymentDecision, payment: Any, amount_usd: Decimal, actor: Any) -> Case | None:
     """Store the decision; for "review" its case too, and the audit entry unless approved.
 
-    On PostgreSQL: an approval is one prepared INSERT; a review or block locks the audit chain head
-    while reading what the case snapshots (one statement), then writes the decision, the case, its
-    event, the audit entry and the new head in one statement of chained CTEs, so no savepoint is
-    needed (a statement is atomic) and the rows are exactly those the ORM path writes. Elsewhere,
-    or before the chain has a head row, the ORM writes them in a savepoint.
+    On PostgreSQL: an approval is one prepared INSERT; a review or block is one statement of
+    chained CTEs that writes the decision, the case and its event, locks the audit chain head,
+    appends the entry (hashed by PostgreSQL once the head is locked) and moves the head. A
+    statement is atomic, so no savepoint is needed, and the rows are exactly those the ORM path
+    writes; the case's snapshot (``snapshot``, read with the decision's reads) is of decision time.
+    Elsewhere the ORM writes them in a savepoint.
     """
     alias = router.db_for_write(PaymentDecision)
     connection = connections[alias]
-    if connection.vendor == "postgresql":
-        if row.decision == Decision.APPROVE:
-            sql, fields = insert_sql(PaymentDecision, alias)
-            with prepared_cursor(connection) as cursor:
-                cursor.execute(sql, insert_params(row, fields, connection))
-            row._state.adding, row._state.db = False, alias
-            return None
-        # Outside a transaction this opens one (the head stays locked until both statements ran);
-        # inside orchestration's, it adds no savepoint.
-        with transaction.atomic(using=alias, savepoint=False):
-            stored, case = _decision_store_postgresql(
-                row=row, payment=payment, amount_usd=amount_usd, actor=actor, alias=alias
-            )
-        if stored:
-            return case
-    return _decision_store_orm(row=row, payment=payment, amount_usd=amount_usd, actor=actor)
+    if connection.vendor != "postgresql":
+        return _decision_store_orm(row=row, payment=payment, amount_usd=amount_usd, actor=actor)
+    if row.decision == Decision.APPROVE:
+        sql, fields = insert_sql(PaymentDecision, alias)
+        with prepared_cursor(connection) as cursor:
+            cursor.execute(sql, insert_params(row, fields, connection))
+        row._state.adding, row._state.db = False, alias
+        return None
+    # Outside a transaction this opens one; inside orchestration's, it adds no savepoint.
+    with transaction.atomic(using=alias, savepoint=False):
+        return _decision_store_postgresql(
+            row=row, payment=payment, amount_usd=amount_usd, actor=actor, alias=alias
+        )
 
 
 def _decision_store_orm(
@@ -595,92 +594,46 @@ def _decision_store_orm(
 
 
 def _decision_store_postgresql(
-    *, row: PaymentDecision, payment: Any, amount_usd: Decimal, actor: Any, alias: str
-) -> tuple[bool, Case | None]:
-    """``(False, None)`` when the audit chain has no head row yet (the ORM path creates it)."""
+    *,
+    row: PaymentDecision,
+    payment: Any,
+    amount_usd: Decimal,
+    actor: Any,
+    alias: str,
+) -> Case | None:
     connection = connections[alias]
-    review = row.decision == Decision.REVIEW
-    params = {
-        "org": payment.organization_id,
-        # Only a review reads the snapshot: for a block the sub-selects find nothing.
-        "payee": payment.payee_ref if review and payment.payee_ref else "\x01",
-        "pk": payment.pk,
-        "conversation": payment.conversation_id if review else None,
-        "anchor": payment.conversation_message_id,
-    }
-    with prepared_cursor(connection) as cursor:
-        cursor.execute(review_snapshot_sql(alias), params)
-        snapshot = cursor.fetchone()
-    if snapshot is None:
-        return False, None
-    (
-        sequence,
-        last_hash,
-        s_status,
-        s_n,
-        s_first,
-        s_last,
-        r_at,
-        r_amt,
-        r_cur,
-        r_status,
-        r_payer,
-        open_cases,
-    ) = snapshot[:12]
-    m_at, m_dir, m_sender, m_text = snapshot[12:]
     statements: list[tuple[Any, Any]] = [(PaymentDecision, row)]
     case = None
-    if review:
-        history: dict[str, Any] = {}
-        if payment.payee_ref:
-            history = _counterparty_history_format(
-                by_status=dict(zip(s_status or (), s_n or (), strict=True)),
-                first=s_first,
-                last=s_last,
-                recent=list(
-                    zip(r_at or (), r_amt or (), r_cur or (), r_status or (), r_payer or (), strict=True)
-                ),
-                open_cases=open_cases,
-            )
-        excerpt = _excerpt_format(
-            list(zip(m_at or (), m_dir or (), m_sender or (), m_text or (), strict=True))
-        )
-        case, event = _case_build(
-            payment=payment, decision=row, amount_usd=amount_usd, excerpt=excerpt, history=history
-        )
+    if row.decision == Decision.REVIEW:
+        case, event = _case_build(payment=payment, decision=row, amount_usd=amount_usd)
         statements += [(Case, case), (CaseEvent, event)]
-    entry = _audit_entry_build(
-        sequence=sequence + 1,
-        prev_hash=last_hash,
-        action=f"compliance.payment_{row.decision}",
-        actor=actor,
-        target=payment,
-        after=_decision_audit_after(row),
-        organization=payment.organization_id,
-    )
-    statements.append((AuditEntry, entry))
+    audit = {
+        "action": f"compliance.payment_{row.decision}",
+        "actor": actor,
+        "target": payment,
+        "after": _decision_audit_after(row),
+        "organization": payment.organization_id,
+    }
+    entry = _audit_entry_build(sequence=None, prev_hash=None, **audit)  # PostgreSQL links it
     ctes, values = [], []
     for n, (model, obj) in enumerate(statements):
         sql, fields = insert_sql(model, alias)
         ctes.append(f"w{n} AS ({sql})")
         values += insert_params(obj, fields, connection)
-    qn = connection.ops.quote_name
-    head = AuditChainHead._meta
-    head_cols = {f.attname: qn(f.column) for f in head.concrete_fields}
-    update = (
-        f"UPDATE {qn(head.db_table)} SET {head_cols['sequence']} = %s, {head_cols['last_hash']} = %s "  # noqa: S608
-        f"WHERE {head_cols['id']} = 1 AND {head_cols['sequence']} = %s"
-    )
-    values += [entry.sequence, entry.hash, sequence]
+    append, advance, fields = audit_append_sql(alias)
+    values += [*audit_hash_parts(entry), *insert_params(entry, fields, connection)]
     with prepared_cursor(connection) as cursor:
-        cursor.execute(f"WITH {', '.join(ctes)} {update}", values)
-        if cursor.rowcount != 1:  # cannot happen while the head is locked; never leave a forked chain
-            raise ApplicationError(
-                "The audit chain head moved while it was locked.", code="audit_chain_moved"
-            )
+        cursor.execute(f"WITH {', '.join(ctes)}, {append} {advance}", values)
+        appended = cursor.fetchone()
     for _, obj in statements:
         obj._state.adding, obj._state.db = False, alias
-    return True, case
+    if appended is None:
+        # The chain has no head row yet (a new database): the ORM creates it from the last entry.
+        audit_record(**audit)
+    else:
+        entry.sequence, entry.prev_hash, entry.hash = appended
+        entry._state.adding, entry._state.db = False, alias
+    return case
 
 
 def _profile_outcomes(profiles: dict[str, KycProfile], payment: Any) -> list[RuleOutcome]:
@@ -729,29 +682,15 @@ def _user(actor: Any) -> Any:
 
 
 def case_open(*, payment: Any, decision: PaymentDecision, amount_usd: Decimal) -> Case:
-    """Open a review case for a payment, snapshotting what a reviewer needs to see."""
-    case, event = _case_build(
-        payment=payment,
-        decision=decision,
-        amount_usd=amount_usd,
-        excerpt=_conversation_excerpt(payment),
-        history=_counterparty_history(
-            organization_id=payment.organization_id, payee_ref=payment.payee_ref, exclude_pk=payment.pk
-        ),
-    )
+    """Open a review case for a payment; what a reviewer needs beside the decision (the
+    conversation excerpt, the counterparty's history) is gathered later (``case_context_gather``)."""
+    case, event = _case_build(payment=payment, decision=decision, amount_usd=amount_usd)
     case.save(force_insert=True)
     event.save(force_insert=True)
     return case
 
 
-def _case_build(
-    *,
-    payment: Any,
-    decision: PaymentDecision,
-    amount_usd: Decimal,
-    excerpt: list[dict[str, Any]],
-    history: dict[str, Any],
-) -> tuple[Case, CaseEvent]:
+def _case_build(*, payment: Any, decision: PaymentDecision, amount_usd: Decimal) -> tuple[Case, CaseEvent]:
     """The (unsaved) review case of a payment and its "opened" event."""
     now = timezone.now()
     case = Case(
@@ -764,14 +703,58 @@ def _case_build(
         amount_usd=amount_usd,
         reasons=decision.reasons,
         sanctions_hits=decision.sanctions_hits,
-        conversation_excerpt=excerpt,
-        counterparty_history=history,
         requires_four_eyes=amount_usd >= conf.four_eyes_amount_usd(),
         created_by_id=payment.created_by_id,
         sla_due_at=now + timedelta(hours=conf.case_sla_hours()),
     )
     event = CaseEvent(case=case, action="opened", to_status=case.status, note="Flagged by compliance.")
     return case, event
+
+
+def case_context_gather(*, case: Case) -> Case:
+    """Fill a payment case's conversation excerpt (the ten messages up to the payment's, identifiers
+    masked) and its counterparty's history (the organisation's other payments to the payee created
+    up to the case's opening, and its other open cases), once; returns the case as stored.
+
+    Not part of the decision: reading it there cost every review a statement (about a
+    millisecond), and queueing a task per case after commit cost as much again. The beat sweep
+    (``case_context_gather_pending``, every 15 s) gathers new cases, and a reviewer who opens a case
+    before that gets it gathered on the spot."""
+    if case.context_at is not None or case.payment_id is None:
+        return case
+    payment = case.payment
+    assert payment is not None
+    excerpt = _conversation_excerpt(payment)
+    history = _counterparty_history(
+        organization_id=case.organization_id,
+        payee_ref=payment.payee_ref,
+        exclude_pk=payment.pk,
+        until=case.created_at,
+        exclude_case=case.pk,
+    )
+    now = timezone.now()
+    # Only the first gatherer writes (the task and a reviewer's page may race).
+    if Case.objects.filter(pk=case.pk, context_at__isnull=True).update(
+        conversation_excerpt=excerpt, counterparty_history=history, context_at=now
+    ):
+        case.conversation_excerpt, case.counterparty_history, case.context_at = excerpt, history, now
+        return case
+    case.refresh_from_db(fields=["conversation_excerpt", "counterparty_history", "context_at"])
+    return case
+
+
+def case_context_gather_pending(*, limit: int = 500) -> int:
+    """Gather the context of payment cases that have none yet, oldest first; how many were."""
+    pending = (
+        Case.objects.filter(kind=CaseKind.PAYMENT, context_at__isnull=True, payment__isnull=False)
+        .select_related("payment")
+        .order_by("created_at")[:limit]
+    )
+    done = 0
+    for case in pending:
+        case_context_gather(case=case)
+        done += 1
+    return done
 
 
 def _conversation_excerpt(payment: Any, size: int = 10) -> list[dict[str, Any]]:
@@ -804,8 +787,16 @@ def _excerpt_format(rows: list[tuple[Any, str, str, str]]) -> list[dict[str, Any
     ]
 
 
-def _counterparty_history(*, organization_id: Any, payee_ref: str, exclude_pk: Any = None) -> dict[str, Any]:
-    """What the organisation's payments say about a payee: counts, first and last, recent ones, open cases."""
+def _counterparty_history(
+    *,
+    organization_id: Any,
+    payee_ref: str,
+    exclude_pk: Any = None,
+    until: datetime | None = None,
+    exclude_case: Any = None,
+) -> dict[str, Any]:
+    """What the organisation's payments (created up to ``until``) say about a payee: counts, first
+    and last, recent ones, open cases (but ``exclude_case``)."""
     from apps.payments.models import OrchestrationPayment
 
     if not payee_ref:
@@ -813,6 +804,13 @@ def _counterparty_history(*, organization_id: Any, payee_ref: str, exclude_pk: A
     qs = OrchestrationPayment.objects.filter(organization_id=organization_id, payee_ref=payee_ref)
     if exclude_pk is not None:
         qs = qs.exclude(pk=exclude_pk)
+    if until is not None:
+        qs = qs.filter(created_at__lte=until)
+    open_cases = Case.objects.filter(
+        organization_id=organization_id, payment__payee_ref=payee_ref, status__in=_open_statuses()
+    )
+    if exclude_case is not None:
+        open_cases = open_cases.exclude(pk=exclude_case)
     groups = list(
         qs.values("status")
         .annotate(n=Count("id"), first=models.Min("created_at"), last=Max("created_at"))
@@ -828,11 +826,7 @@ def _counterparty_history(*, organization_id: Any, payee_ref: str, exclude_pk: A
         first=min((g["first"] for g in groups), default=None),
         last=max((g["last"] for g in groups), default=None),
         recent=recent,
-        open_cases=Case.objects.filter(
-            organization_id=organization_id,
-            payment__payee_ref=payee_ref,
-            status__in=_open_statuses(),
-        ).count(),
+        open_cases=open_cases.count(),
     )
 
 
@@ -861,11 +855,11 @@ def _canonical(value: Any) -> Any:
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder)) if value is not None else None
 
 
-def audit_hash(entry: AuditEntry) -> str:
-    """SHA-256 over the entry's canonical JSON (sorted keys) including ``prev_hash``."""
+def _audit_canonical_json(entry: AuditEntry, *, sequence: Any, prev_hash: str) -> str:
+    """The canonical JSON (sorted keys, compact, UTF-8) of an entry's content and its link."""
     created = entry.created_at.astimezone(UTC).isoformat(timespec="microseconds")
     payload = {
-        "sequence": entry.sequence,
+        "sequence": sequence,
         "created_at": created,
         "organization_id": str(entry.organization_id) if entry.organization_id else None,
         "actor_id": str(entry.actor_id) if entry.actor_id else None,
@@ -877,12 +871,28 @@ def audit_hash(entry: AuditEntry) -> str:
         "after": entry.after,
         "request_id": entry.request_id,
         "ip_address": entry.ip_address,
-        "prev_hash": entry.prev_hash,
+        "prev_hash": prev_hash,
     }
-    raw = json.dumps(
+    return json.dumps(
         payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, cls=DjangoJSONEncoder
     )
+
+
+def audit_hash(entry: AuditEntry) -> str:
+    """SHA-256 over the entry's canonical JSON (sorted keys) including ``prev_hash``."""
+    raw = _audit_canonical_json(entry, sequence=entry.sequence, prev_hash=entry.prev_hash)
     return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def audit_hash_parts(entry: AuditEntry) -> tuple[str, str, str]:
+    """The canonical JSON of ``entry`` split around its ``prev_hash`` and ``sequence`` (in that key
+    order): ``audit_hash`` of the entry linked to ``prev`` at ``seq`` is the SHA-256 of
+    ``a + prev + b + str(seq) + c``, which lets PostgreSQL hash it once it holds the chain head."""
+    marker = uuid.uuid4().hex
+    raw = _audit_canonical_json(entry, sequence=f"{marker}s", prev_hash=f"{marker}p")
+    a, rest = raw.split(f"{marker}p")  # inside the quotes of a JSON string
+    b, c = rest.split(f'"{marker}s"')  # a JSON number: no quotes
+    return a, b, c
 
 
 def _actor_label(actor: Any) -> str:
@@ -980,8 +990,8 @@ def audit_record(
 
 def _audit_entry_build(
     *,
-    sequence: int,
-    prev_hash: str,
+    sequence: int | None,
+    prev_hash: str | None,
     action: str,
     actor: Any = None,
     target: Any = None,
@@ -990,7 +1000,8 @@ def _audit_entry_build(
     request: Any = None,
     organization: Any = None,
 ) -> AuditEntry:
-    """The (unsaved) entry that follows ``prev_hash`` at ``sequence``, its hash computed."""
+    """The (unsaved) entry that follows ``prev_hash`` at ``sequence``, its hash computed (not linked
+    nor hashed when both are ``None``: ``audit_append_sql`` does both in PostgreSQL)."""
     request_id, ip = _request_meta(request)
     target_type, target_id = "", ""
     if isinstance(target, models.Model):
@@ -1003,7 +1014,7 @@ def _audit_entry_build(
 
         org_id = target.pk if isinstance(target, Organization) else getattr(target, "organization_id", None)
     entry = AuditEntry(
-        sequence=sequence,
+        sequence=sequence or 0,
         created_at=timezone.now(),
         organization_id=org_id,
         actor_id=getattr(_user(actor), "pk", None),
@@ -1015,9 +1026,10 @@ def _audit_entry_build(
         after=_canonical(after),
         request_id=request_id,
         ip_address=ip,
-        prev_hash=prev_hash,
+        prev_hash=prev_hash or "",
     )
-    entry.hash = audit_hash(entry)
+    if sequence is not None:
+        entry.hash = audit_hash(entry)
     return entry
 
 
@@ -1221,6 +1233,7 @@ def _rescreen_case_open(
         reasons=[_hit_outcome(_with_role(h, "counterparty")).reason() for h in hits],
         sanctions_hits=found,
         counterparty_history=_counterparty_history(organization_id=organization_id, payee_ref=party_ref),
+        context_at=timezone.now(),
         sla_due_at=timezone.now() + timedelta(hours=conf.case_sla_hours()),
     )
     CaseEvent.objects.create(case=case, action="opened", to_status=case.status, note="Re-screening hit.")

@@ -5,8 +5,8 @@ logging and error wrapping apply as to any ORM query.
 - ``prepared_cursor``: PostgreSQL plans each of these statements once per connection.
 - ``insert_sql`` / ``insert_params``: the ``INSERT`` Django would run for a model instance, so
   several can be chained as data-modifying CTEs into one statement.
-- ``review_snapshot_sql``: locks the audit chain head and reads what a review case snapshots
-  (the counterparty's payments and open cases, the conversation excerpt) in one statement.
+- ``audit_append_sql``: appends an audit entry to the hash chain inside a statement, the head
+  locked and the entry hashed by PostgreSQL, so a review or block writes in one statement.
 """
 
 from __future__ import annotations
@@ -14,10 +14,31 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import connections
+from psycopg._queries import PostgresQuery, _query2pg
 
 from apps.compliance import conf
 
 _cursor_class: list[Any] = []
+
+
+class _FixedShapeQuery(PostgresQuery):
+    """psycopg parses a statement's ``%s`` placeholders with a regular expression and caches the
+    result, except for statements over 4 KB or 50 parameters (ORM bulk inserts, whose shape
+    varies). The review's chained write is both, and re-parsing it cost more CPU than the rest of
+    building it; the statements of this module have a handful of fixed shapes, so they always go
+    through psycopg's own (bounded, LRU) cache. ``_query2pg`` is psycopg internals: psycopg is
+    pinned, and ``tests/compliance`` runs every statement of this module."""
+
+    def convert(self, query: Any, vars: Any) -> None:
+        if vars is None or not isinstance(query, str):
+            super().convert(query, vars)
+            return
+        self.query, self._want_formats, self._order, self._parts = _query2pg(
+            query.encode(self._tx.encoding), self._tx.encoding
+        )
+        self.dump(vars)
+
+
 ONLY_WHEN_ASKED = 2**31 - 1
 
 
@@ -29,6 +50,8 @@ def _prepared_cursor_class() -> Any:
             """Server-side binding, every statement prepared (psycopg keeps them per connection),
             results in binary: psycopg's C loaders read the arrays of timestamps and numerics (the
             text timestamptz loader Django installs parses each value with a regular expression)."""
+
+            _query_cls = _FixedShapeQuery
 
             def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
                 kwargs["prepare"] = True
@@ -86,67 +109,50 @@ def insert_params(obj: Any, fields: tuple[Any, ...], connection: Any) -> list[An
     return [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
 
 
-_SNAPSHOT: dict[str, str] = {}
+_APPEND: dict[str, tuple[str, str, tuple[Any, ...]]] = {}
 
 
-def review_snapshot_sql(alias: str) -> str:
-    """Lock the audit chain head (``FOR UPDATE``) and read, for the payee, its payments by status
-    and the ten newest, its open payment cases, and the conversation's ten messages up to the
-    payment's; one row (none when the head row does not exist yet)."""
-    sql = _SNAPSHOT.get(alias)
-    if sql is not None:
-        return sql
-    from apps.compliance.choices import OPEN_CASE_STATUSES
-    from apps.compliance.models import AuditChainHead, Case
-    from apps.conversations.models import ConversationMessage
-    from apps.payments.models import OrchestrationPayment
+def audit_append_sql(alias: str) -> tuple[str, str, tuple[Any, ...]]:
+    """``(ctes, advance, fields)``: data-modifying CTEs that append one audit entry to the chain,
+    the statement that ends them, and the entry's fields whose values follow the three hash parts
+    as the CTEs' parameters.
 
-    qn = connections[alias].ops.quote_name
+    ``h`` locks the chain head (``FOR UPDATE``); ``a`` inserts the entry at the head's sequence + 1,
+    linked to its hash, and hashes it in PostgreSQL: SHA-256 over the canonical JSON that
+    ``services.audit_hash_parts`` splits around ``prev_hash`` and ``sequence``, the same bytes
+    ``services.audit_hash`` hashes. The statement they go into must end with ``advance``, which
+    moves the head and returns the entry's sequence, previous hash and hash (no row when the head
+    row does not exist yet; nothing was appended then)."""
+    cached = _APPEND.get(alias)
+    if cached is not None:
+        return cached
+    from apps.compliance.models import AuditChainHead, AuditEntry
 
-    def cols(model: Any) -> dict[str, str]:
-        return {f.attname: qn(f.column) for f in model._meta.concrete_fields}
-
-    pay, case, msg, head = (
-        cols(m) for m in (OrchestrationPayment, Case, ConversationMessage, AuditChainHead)
+    connection = connections[alias]
+    qn = connection.ops.quote_name
+    head = {f.attname: qn(f.column) for f in AuditChainHead._meta.concrete_fields}
+    computed = {
+        "sequence": "h.seq + 1",
+        "prev_hash": "h.prev",
+        "hash": "encode(sha256(convert_to(%s || h.prev || %s || (h.seq + 1)::text || %s, 'UTF8')), 'hex')",
+    }
+    fields = tuple(
+        f for f in AuditEntry._meta.concrete_fields if not f.primary_key and f.attname not in computed
     )
-    pay_t, case_t, msg_t, head_t = (
-        qn(m._meta.db_table) for m in (OrchestrationPayment, Case, ConversationMessage, AuditChainHead)
+    entry = {f.attname: qn(f.column) for f in AuditEntry._meta.concrete_fields}
+    columns = [entry[name] for name in computed] + [qn(f.column) for f in fields]
+    # INSERT … SELECT types its values from the select list, not the columns: cast each parameter.
+    values = list(computed.values()) + [f"%s::{f.cast_db_type(connection)}" for f in fields]  # type: ignore[attr-defined]
+    sql = (
+        f"h AS (SELECT {head['sequence']} AS seq, {head['last_hash']} AS prev "  # noqa: S608
+        f"FROM {qn(AuditChainHead._meta.db_table)} WHERE {head['id']} = 1 FOR UPDATE), "
+        f"a AS (INSERT INTO {qn(AuditEntry._meta.db_table)} ({', '.join(columns)}) "
+        f"SELECT {', '.join(values)} FROM h "
+        f"RETURNING {entry['sequence']} AS seq, {entry['prev_hash']} AS prev, {entry['hash']} AS hash)"
     )
-    open_statuses = ", ".join(f"'{s}'" for s in OPEN_CASE_STATUSES)
-    theirs = (
-        f"{pay['organization_id']} = %(org)s AND {pay['payee_ref']} = %(payee)s AND {pay['id']} <> %(pk)s"
+    advance = (
+        f"UPDATE {qn(AuditChainHead._meta.db_table)} SET {head['sequence']} = a.seq, "  # noqa: S608
+        f"{head['last_hash']} = a.hash FROM a WHERE {head['id']} = 1 RETURNING a.seq, a.prev, a.hash"
     )
-    at = pay["created_at"]
-    sql = f"""
-SELECT h.{head["sequence"]}, h.{head["last_hash"]}, s.*, r.*, oc.*, x.* FROM {head_t} h CROSS JOIN
-(SELECT array_agg(g.st ORDER BY g.st) AS s_status, array_agg(g.n ORDER BY g.st) AS s_n,
-        MIN(g.f) AS s_first, MAX(g.l) AS s_last
-   FROM (SELECT {pay["status"]} AS st, COUNT(*) AS n, MIN({at}) AS f, MAX({at}) AS l
-           FROM {pay_t} WHERE {theirs} GROUP BY 1) g
-) s CROSS JOIN
-(SELECT array_agg(w.a ORDER BY w.a DESC) AS r_at, array_agg(w.v ORDER BY w.a DESC) AS r_amt,
-        array_agg(w.c ORDER BY w.a DESC) AS r_cur, array_agg(w.st ORDER BY w.a DESC) AS r_status,
-        array_agg(w.payer ORDER BY w.a DESC) AS r_payer
-   FROM (SELECT {at} AS a, {pay["amount"]} AS v, {pay["amount_currency"]} AS c, {pay["status"]} AS st,
-                {pay["payer_ref"]} AS payer
-           FROM {pay_t} WHERE {theirs} ORDER BY {at} DESC LIMIT 10) w
-) r CROSS JOIN
-(SELECT COUNT(*) AS open_cases FROM {case_t} c JOIN {pay_t} p ON c.{case["payment_id"]} = p.{pay["id"]}
-  WHERE c.{case["organization_id"]} = %(org)s AND p.{pay["payee_ref"]} = %(payee)s
-    AND c.{case["status"]} IN ({open_statuses})
-) oc CROSS JOIN
-(SELECT array_agg(m.a ORDER BY m.a) AS m_at, array_agg(m.d ORDER BY m.a) AS m_dir,
-        array_agg(m.sn ORDER BY m.a) AS m_sender, array_agg(m.t ORDER BY m.a) AS m_text
-   FROM (SELECT {msg["created_at"]} AS a, {msg["direction"]} AS d, {msg["sender_name"]} AS sn,
-                {msg["message_text"]} AS t
-           FROM {msg_t}
-          WHERE {msg["conversation_id"]} = %(conversation)s
-            AND {msg["created_at"]} <= COALESCE(
-                (SELECT {msg["created_at"]} FROM {msg_t} WHERE {msg["id"]} = %(anchor)s), 'infinity')
-          ORDER BY {msg["created_at"]} DESC LIMIT 10) m
-) x
-WHERE h.{head["id"]} = 1
-FOR UPDATE OF h
-"""  # noqa: S608 - identifiers come from the models' meta and are quoted; values are parameters
-    _SNAPSHOT[alias] = sql
-    return sql
+    _APPEND[alias] = (sql, advance, fields)
+    return _APPEND[alias]

@@ -46,3 +46,11 @@ def daily_summary_task(day: str | None = None) -> int:
 
     target = date.fromisoformat(day) if day else timezone.now().date() - timedelta(days=1)
     return len(daily_summary_build(day=target))
+
+
+@shared_task(name="compliance.case_context_sweep")
+def case_context_sweep_task() -> int:
+    """Every 15 s: the conversation excerpt and counterparty history of review cases opened since."""
+    from apps.compliance.services import case_context_gather_pending
+
+    return case_context_gather_pending()

@@ -48,6 +48,56 @@ def test_console_requires_a_verified_otp_session(case, reviewer_factory):
     assert case.status == "open"
 
 
+def test_a_case_whose_context_task_never_ran_is_gathered_when_a_reviewer_opens_it(
+    case, reviewer_factory, payment_factory, monkeypatch
+):
+    from apps.compliance import services
+
+    # given a case the sweep has not reached yet
+    assert case.context_at is None and case.counterparty_history == {}
+    # when a reviewer opens it
+    page = otp_client(reviewer_factory()).get(f"/admin/compliance/case/{case.pk}/change/")
+    # then the page shows the gathered context, stored once
+    assert page.status_code == 200
+    case.refresh_from_db()
+    assert case.context_at is not None and case.counterparty_history["payments"] == 0
+    assert b"being gathered" not in page.content and b"open_cases" in page.content
+    gathered_at = case.context_at
+    calls = []
+    monkeypatch.setattr(services, "_conversation_excerpt", lambda p: calls.append(p) or [])
+    assert services.case_context_gather(case=case).context_at == gathered_at and calls == []
+
+
+def test_the_sweep_gathers_new_cases_once(
+    organization, payment_factory, settings, django_assert_max_num_queries
+):
+    from apps.compliance.tasks import case_context_sweep_task
+
+    settings.COMPLIANCE_REVIEW_SCORE = 30
+    KycProfileFactory(organization=organization, party_ref="ana", tier="full")
+    payment_factory(payer_ref="bia", payee_ref="loja", status="succeeded")
+    # given two new review cases and an approval
+    cases = [
+        payment_compliance_decide(
+            payment=payment_factory(payer_ref="ana", payee_ref=payee, amount=Money("5000", "USD"))
+        ).case_id
+        for payee in ("loja", "feira")
+    ]
+    assert (
+        payment_compliance_decide(payment=payment_factory(payer_ref="bia", payee_ref="loja")).case_id is None
+    )
+    assert all(c is not None for c in cases)
+    # when the beat task runs twice
+    assert case_context_sweep_task() == 2
+    with django_assert_max_num_queries(1):
+        assert case_context_sweep_task() == 0
+    # then each case has its context, as of its opening
+    loja, feira = (Case.objects.get(pk=pk) for pk in cases)
+    assert loja.context_at and feira.context_at
+    assert loja.counterparty_history["by_status"] == {"succeeded": 1}
+    assert feira.counterparty_history["payments"] == 0
+
+
 def test_reviewer_approves_from_the_console(case, reviewer_factory, resolved_calls):
     reviewer = reviewer_factory()
     client = otp_client(reviewer)

@@ -16,12 +16,15 @@ from django.utils import timezone
 from djmoney.money import Money
 
 from apps.compliance.history import HISTORY_MAX_ROWS, decision_reads
-from apps.compliance.models import AuditEntry, Case, CaseEvent, PaymentDecision
+from apps.compliance.models import AuditChainHead, AuditEntry, Case, CaseEvent, PaymentDecision
 from apps.compliance.services import (
+    _audit_entry_build,
     _conversation_excerpt,
-    _counterparty_history,
+    audit_hash,
+    audit_hash_parts,
     audit_record,
     audit_verify,
+    case_context_gather_pending,
     payment_compliance_decide,
 )
 from tests.compliance.factories import KycProfileFactory
@@ -190,25 +193,114 @@ def test_review_stores_decision_case_event_and_audit_entry_in_one_statement(orga
     # when
     with CaptureQueriesContext(connection) as queries:
         result = payment_compliance_decide(payment=payment)
-    # then: reads, head lock with the snapshot, one write
-    assert len(queries) == 3, [q["sql"][:80] for q in queries]
+    # then: the reads and one write that also appends to the audit chain
+    assert len(queries) == 2, [str(q["sql"])[:80] for q in queries]
     assert result.decision == "review"
     case = Case.objects.get(pk=result.case_id)
     assert case.decision_id == result.decision_id and case.payment_id == payment.pk
     assert case.requires_four_eyes and case.amount_usd == Decimal("12000.0000")
     assert [e.action for e in CaseEvent.objects.filter(case=case)] == ["opened"]
-    # the snapshot is the one the ORM builds (its open-case count now includes this case)
+    # and its context is gathered later, as of the case's opening
+    assert case.context_at is None and case.conversation_excerpt == []
+    payment_factory(payer_ref="edu", payee_ref="bob")  # a later payment to the payee
+    assert case_context_gather_pending() == 2  # this case and the earlier one
+    case.refresh_from_db()
+    assert case.context_at is not None
     assert case.conversation_excerpt == _conversation_excerpt(payment)
     assert [m["text"] for m in case.conversation_excerpt][-1].startswith("msg 11")
     assert "529.982.247-25" not in str(case.conversation_excerpt)
-    reference = _counterparty_history(organization_id=organization.pk, payee_ref="bob", exclude_pk=payment.pk)
-    assert case.counterparty_history == {**reference, "open_cases": reference["open_cases"] - 1}
-    assert case.counterparty_history["open_cases"] == 1
+    assert case.counterparty_history["open_cases"] == 1  # the earlier case, not this one
     assert case.counterparty_history["by_status"] == {"succeeded": 2, "failed": 1, "screening": 1}
     entry = AuditEntry.objects.get(action="compliance.payment_review", target_id=str(payment.pk))
     assert entry.after == {"decision_id": str(result.decision_id), "score": result.score, "reasons": [
         r["code"] for r in result.reasons
     ]}  # fmt: skip
+    assert audit_verify()[0] is True
+    # linked to the entry before it, hashed by PostgreSQL as audit_hash does
+    before = AuditEntry.objects.get(sequence=entry.sequence - 1)
+    assert entry.prev_hash == before.hash and entry.hash == audit_hash(entry)
+    assert AuditChainHead.objects.get().last_hash == entry.hash
+
+
+@needs_postgresql
+def test_postgresql_hashes_an_appended_entry_as_audit_hash_does(organization):
+    from apps.compliance.sql import audit_append_sql, insert_params, prepared_cursor
+
+    # given a chain, and an entry with non-ASCII text, quotes, nested JSON, an IP and a request id
+    previous = audit_record(action="test.genesis")
+    entry = _audit_entry_build(
+        sequence=None,
+        prev_hash=None,
+        action="compliance.payment_review",
+        actor='João "Zé" Ñúñez',
+        target=organization,
+        before={"b": [1, 2.5, None], "a": {"z": "ü", "é": True}},
+        after={"decision_id": "x", "score": 80.0},
+    )
+    entry.ip_address, entry.request_id = "2001:db8::1", "req-ü-1"
+    # when PostgreSQL appends it
+    append, advance, fields = audit_append_sql("default")
+    with prepared_cursor(connection) as cursor:
+        cursor.execute(
+            f"WITH {append} {advance}",
+            [*audit_hash_parts(entry), *insert_params(entry, fields, connection)],
+        )
+        sequence, prev_hash, digest = cursor.fetchone()
+    # then it is linked after the previous entry and its hash is the one Python computes
+    stored = AuditEntry.objects.get(sequence=sequence)
+    assert (sequence, prev_hash) == (previous.sequence + 1, previous.hash)
+    assert digest == stored.hash == audit_hash(stored)
+    assert stored.actor_label == 'João "Zé" Ñúñez' and stored.ip_address == "2001:db8::1"
+    assert AuditChainHead.objects.get().sequence == sequence
+    assert audit_verify()[0] is True
+
+
+def test_hash_parts_rebuild_the_canonical_json(organization):
+    import hashlib
+
+    entry = _audit_entry_build(sequence=7, prev_hash="f" * 64, action="x", actor="system", after={"s": "7"})
+    a, b, c = audit_hash_parts(entry)
+    assert hashlib.sha256(f"{a}{'f' * 64}{b}7{c}".encode()).hexdigest() == entry.hash == audit_hash(entry)
+
+
+@needs_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_reviews_keep_one_unbroken_chain(organization, payment_factory):
+    import threading
+
+    from django.db import transaction
+
+    # given a chain and payments that go to review
+    audit_record(action="test.genesis")
+    KycProfileFactory(organization=organization, party_ref="ana", tier="full")
+    payments = [
+        payment_factory(payer_ref="ana", payee_ref=f"p{i}", amount=Money("12000", "USD")) for i in range(24)
+    ]
+    errors: list[BaseException] = []
+
+    def worker(batch: list[Any]) -> None:
+        try:
+            for p in batch:
+                with transaction.atomic():  # as payment_orchestrate runs the decision
+                    assert payment_compliance_decide(payment=p).decision == "review"
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    # when four connections decide at once
+    threads = [threading.Thread(target=worker, args=(payments[n::4],)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # then every decision has its case and its entry, in one gapless chain
+    assert errors == []
+    assert Case.objects.count() == 24
+    assert list(AuditEntry.objects.order_by("sequence").values_list("sequence", flat=True)) == list(
+        range(1, 26)
+    )
+    assert AuditChainHead.objects.get().sequence == 25
     assert audit_verify()[0] is True
 
 

@@ -94,7 +94,7 @@ def test_case_context_and_logs_carry_no_plaintext_identifiers(
 ):
     from apps.compliance.models import Case
     from apps.compliance.reports import case_sar_draft
-    from apps.compliance.services import payment_compliance_decide
+    from apps.compliance.services import case_context_gather, payment_compliance_decide
     from apps.conversations.models import Conversation, ConversationMessage
 
     # given a conversation where the payer typed a CPF, an IBAN and a phone number
@@ -117,9 +117,9 @@ def test_case_context_and_logs_carry_no_plaintext_identifiers(
     payment = payment_factory(
         payer_ref="ana", conversation=conversation, conversation_message=message, amount=Money("100", "USD")
     )
-    # when the payment is flagged
+    # when the payment is flagged (and its case's context gathered)
     result = payment_compliance_decide(payment=payment)
-    case = Case.objects.get(pk=result.case_id)
+    case = case_context_gather(case=Case.objects.get(pk=result.case_id))
     # then the excerpt, the SAR draft and the logs hold masked identifiers only
     stored = str(case.conversation_excerpt) + case_sar_draft(case=case)
     logged = capsys.readouterr().err + caplog.text
