@@ -36,3 +36,7 @@ class RefundStatus(models.TextChoices):
     PENDING = "pending", "Pending at the rail"
     SUCCEEDED = "succeeded", "Refunded"
     FAILED = "failed", "Failed"
+
+
+# A payment has at most one refund in flight (asked of the rail, no final answer yet).
+REFUND_IN_FLIGHT = (RefundStatus.REQUESTED, RefundStatus.PENDING)

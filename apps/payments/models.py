@@ -231,10 +231,11 @@ class PaymentAttempt(models.Model):
 
 
 class PaymentRefund(models.Model):
-    """A refund of a settled payment, asked of the rail that settled it (full amount).
+    """A refund of (part of) a settled payment, asked of the rail that settled it.
 
     Its id is the provider's idempotency key; it is sent through the outbox and its
-    outcome polled. The payment becomes ``refunded`` when the rail confirms.
+    outcome polled. The payment becomes ``refunded`` when the rails have confirmed refunds
+    adding up to its amount.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -258,11 +259,11 @@ class PaymentRefund(models.Model):
 
     class Meta:
         constraints = [
-            # full refunds only: at most one refund per payment that has not failed
+            # partial refunds one after another: at most one in flight per payment
             models.UniqueConstraint(
                 fields=["payment"],
-                condition=~models.Q(status="failed"),
-                name="uniq_open_refund_per_payment",
+                condition=models.Q(status__in=["requested", "pending"]),
+                name="uniq_refund_in_flight_per_payment",
             )
         ]
         indexes = [models.Index(fields=["status", "updated_at"], name="idx_refund_status")]

@@ -27,8 +27,9 @@ from django.utils import timezone
 from apps.core.events import conversation_group, event_publish, org_group
 from apps.core.exceptions import ApplicationError, Conflict, NotFound, Unprocessable
 from apps.payments import conf
-from apps.payments.choices import OutboxStatus, PaymentStatus, RefundStatus
+from apps.payments.choices import REFUND_IN_FLIGHT, OutboxStatus, PaymentStatus, RefundStatus
 from apps.payments.circuit import circuit_record
+from apps.payments.constants import quantize_money
 from apps.payments.fx.services import FxLock, fx_lock_for_request, fx_lock_get, fx_rate_lock
 from apps.payments.models import (
     OrchestrationPayment,
@@ -1207,7 +1208,12 @@ class PaymentNotRefundable(Conflict):
 
 class RefundInProgress(Conflict):
     code = "refund_in_progress"
-    message = "This payment already has a refund in progress or done."
+    message = "This payment already has a refund in progress; ask again once the rail has answered."
+
+
+class RefundAmountInvalid(Unprocessable):
+    code = "refund_amount_invalid"
+    message = "The refund amount must be positive, in the currency's minor units, and at most what is left to refund."
 
 
 class RefundNotSupported(Unprocessable):
@@ -1216,19 +1222,24 @@ class RefundNotSupported(Unprocessable):
 
 
 @transaction.atomic
-def payment_refund(*, payment: OrchestrationPayment, actor: Any, reason: str) -> PaymentRefund:
-    """Ask the rail that settled ``payment`` to refund it in full (a person's or system's action).
+def payment_refund(
+    *, payment: OrchestrationPayment, actor: Any, reason: str, amount: Decimal | None = None
+) -> PaymentRefund:
+    """Ask the rail that settled ``payment`` to refund ``amount`` of it (all that is left to refund
+    when ``None``): a person's or system's action.
 
     The refund is written with an outbox row and sent after commit, with its id as the
     provider's idempotency key; providers settle refunds asynchronously, so the payment
-    stays ``succeeded`` until the rail confirms (polled), then becomes ``refunded`` and
-    ``payment_refunded`` is broadcast. Raises 409 ``payment_not_refundable`` (not
-    settled), 409 ``refund_in_progress``, 422 ``refund_not_supported`` (e.g. USDC).
+    stays ``succeeded`` until the rail confirms (polled). A refund that completes the payment's
+    amount makes it ``refunded`` (``payment_refunded`` is broadcast); a partial one keeps it
+    ``succeeded`` (``payment_partially_refunded``). One refund is in flight at a time. Raises
+    409 ``payment_not_refundable`` (not settled), 409 ``refund_in_progress``, 422
+    ``refund_not_supported`` (e.g. USDC), 422 ``refund_amount_invalid``.
     """
     locked = _locked(payment.pk)
     if locked.status != PaymentStatus.SUCCEEDED:
         raise PaymentNotRefundable(extra={"status": locked.status})
-    if locked.refunds.exclude(status=RefundStatus.FAILED).exists():
+    if locked.refunds.filter(status__in=REFUND_IN_FLIGHT).exists():
         raise RefundInProgress()
     attempt = (
         locked.rail_attempts.filter(status="succeeded", rail=locked.selected_rail).order_by("-number").first()
@@ -1238,11 +1249,24 @@ def payment_refund(*, payment: OrchestrationPayment, actor: Any, reason: str) ->
     caps = rail_catalog().rails.get(attempt.rail)
     if caps is None or not caps.supports_refund:
         raise RefundNotSupported(extra={"rail": attempt.rail})
+    currency = locked.amount.currency.code
+    refundable = locked.amount.amount - refunded_total(locked)
+    if amount is None:
+        amount = refundable
+    if amount <= 0 or amount > refundable or amount != quantize_money(amount, currency):
+        raise RefundAmountInvalid(
+            extra={
+                "amount": str(amount),
+                "refundable": str(quantize_money(refundable, currency)),
+                "currency": currency,
+            }
+        )
     refund = PaymentRefund.objects.create(
         payment=locked,
         attempt=attempt,
         rail=attempt.rail,
-        amount=locked.amount,
+        amount=amount,
+        amount_currency=currency,
         reason=reason[:500],
         requested_by=actor_label(actor),
     )
@@ -1325,13 +1349,31 @@ def _refund_poll_kick(refund_id: Any) -> None:
     transaction.on_commit(_send)
 
 
+def refunded_total(payment: OrchestrationPayment) -> Decimal:
+    """What the rails have confirmed refunding of ``payment``, in its currency."""
+    amounts = payment.refunds.filter(status=RefundStatus.SUCCEEDED).values_list("amount", flat=True)
+    return sum(amounts, Decimal(0))
+
+
 def _refund_finish(refund: PaymentRefund, *, status: str, failure_reason: str, source: str) -> None:
-    """A final answer about a refund: the payment becomes refunded (or the failure is told)."""
+    """A final answer about a refund: the payment becomes refunded once all of it is (a partial
+    refund is told as such), or the failure is told."""
     refund.status, refund.failure_reason, refund.completed_at = status, failure_reason[:500], timezone.now()
     refund.save(update_fields=["status", "failure_reason", "completed_at", "updated_at"])
     payment = _locked(refund.payment_id)
     data = {"refund_id": str(refund.pk), "external_refund_id": refund.external_id}
     if status == RefundStatus.SUCCEEDED:
+        refunded = refunded_total(payment)
+        if refunded < payment.amount.amount:
+            extra = {
+                **data,
+                "refund_amount": str(refund.amount.amount),
+                "refunded": str(refunded),
+                "refundable": str(payment.amount.amount - refunded),
+            }
+            logger.info("payment_partially_refunded", payment_id=str(payment.pk), **extra)
+            payment_event_emit(payment=payment, event="payment_partially_refunded", extra=extra)
+            return
         payment_transition(
             already_locked=True,
             payment=payment,

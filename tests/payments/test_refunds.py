@@ -245,3 +245,120 @@ def test_refund_endpoint_says_which_rails_cannot_refund(
     payment = settled(organization, user, django_capture_on_commit_callbacks, **USDC_ONLY)
     resp = auth_client.post(f"/api/v1/payments/{payment.pk}/refund", {}, format="json")
     assert resp.status_code == 422 and resp.json()["code"] == "refund_not_supported"
+
+
+# --- partial refunds -------------------------------------------------------------------------
+
+
+def test_partial_refunds_keep_the_payment_settled_until_all_of_it_is_refunded(
+    rails, organization, user, compliance, published, django_capture_on_commit_callbacks
+):
+    # given a settled payment of 100.00 BRL
+    payment = settled(organization, user, django_capture_on_commit_callbacks)
+    published.clear()
+    with mock.patch.object(PixAdapter, "refund", autospec=True, side_effect=PixAdapter.refund) as rail:
+        # when 40.00 is refunded
+        with django_capture_on_commit_callbacks(execute=True):
+            first = services.payment_refund(
+                payment=payment, actor=user, reason="one item returned", amount=Decimal("40.00")
+            )
+        # then the rail was asked for 40.00 and the payment is still settled, with 60.00 left
+        assert rail.call_args.kwargs["amount"] == Decimal("40.00")
+        first.refresh_from_db()
+        payment.refresh_from_db()
+        assert first.status == "succeeded" and first.amount.amount == Decimal("40.00")
+        assert payment.status == PaymentStatus.SUCCEEDED
+        assert services.refunded_total(payment) == Decimal("40.00")
+        assert [m["event"] for _, m in published] == ["payment_partially_refunded"]
+        data = published[0][1]["data"]
+        assert (data["refund_amount"], data["refunded"], data["refundable"]) == (
+            "40.0000",
+            "40.0000",
+            "60.0000",
+        )
+        assert data["amount"] == "100.0000" and data["status"] == "succeeded"
+        assert SandboxClient("pix").get_payment(payment.external_payment_id)["status"] == "partially_refunded"
+        # when the rest is refunded (no amount: all that is left)
+        published.clear()
+        with django_capture_on_commit_callbacks(execute=True):
+            rest = services.payment_refund(payment=payment, actor=user, reason="order cancelled")
+        assert rail.call_args.kwargs["amount"] == Decimal("60.0000")
+    # then the payment is refunded, through its transition, and told so
+    rest.refresh_from_db()
+    payment.refresh_from_db()
+    assert rest.amount.amount == Decimal("60.00") and payment.status == PaymentStatus.REFUNDED
+    last = payment.events.last()
+    assert (last.from_status, last.to_status) == ("succeeded", "refunded")
+    assert last.data["refund_id"] == str(rest.pk)
+    assert [m["event"] for _, m in published] == ["payment_refunded"]
+    assert SandboxClient("pix").get_payment(payment.external_payment_id)["status"] == "refunded"
+
+
+@pytest.mark.parametrize("amount", ["0", "-1.00", "100.01", "10.005"])
+def test_a_refund_amount_must_be_positive_in_minor_units_and_at_most_what_is_left(
+    rails, organization, user, compliance, django_capture_on_commit_callbacks, amount
+):
+    payment = settled(organization, user, django_capture_on_commit_callbacks)
+    with pytest.raises(services.RefundAmountInvalid) as err:
+        services.payment_refund(payment=payment, actor=user, reason="x", amount=Decimal(amount))
+    assert err.value.status_code == 422 and err.value.code == "refund_amount_invalid"
+    assert err.value.extra["refundable"] == "100.00" and err.value.extra["currency"] == "BRL"
+    assert not PaymentRefund.objects.exists() and not OutboxMessage.objects.filter(kind="refund").exists()
+
+
+def test_what_is_left_to_refund_counts_only_confirmed_refunds(
+    rails, organization, user, compliance, settings, django_capture_on_commit_callbacks
+):
+    payment = settled(organization, user, django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.payment_refund(payment=payment, actor=user, reason="a", amount=Decimal("70.00"))
+    # more than the 30.00 left is refused; a failed refund does not count
+    with pytest.raises(services.RefundAmountInvalid) as err:
+        services.payment_refund(payment=payment, actor=user, reason="b", amount=Decimal("30.01"))
+    assert err.value.extra["refundable"] == "30.00"
+    with (
+        mock.patch.object(PixAdapter, "refund", side_effect=RailError("insufficient balance")),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        failed = services.payment_refund(payment=payment, actor=user, reason="c", amount=Decimal("30.00"))
+    failed.refresh_from_db()
+    assert failed.status == "failed" and services.refunded_total(payment) == Decimal("70.00")
+    # and one refund is in flight at a time
+    settings.PAYMENTS_SANDBOX_LATENCY_SECONDS = "60"
+    with django_capture_on_commit_callbacks(execute=True):
+        services.payment_refund(payment=payment, actor=user, reason="d", amount=Decimal("10.00"))
+    with pytest.raises(services.RefundInProgress):
+        services.payment_refund(payment=payment, actor=user, reason="e", amount=Decimal("10.00"))
+
+
+def test_the_sandbox_provider_refuses_refunds_beyond_the_payment(
+    rails, organization, user, compliance, django_capture_on_commit_callbacks
+):
+    payment = settled(organization, user, django_capture_on_commit_callbacks)
+    client = SandboxClient("pix")
+    kwargs = {"external_id": payment.external_payment_id, "currency": "BRL", "latency_seconds": 0}
+    client.create_refund(idempotency_key="k1", amount=Decimal("80.00"), **kwargs)
+    with pytest.raises(RailError, match="exceeds"):
+        client.create_refund(idempotency_key="k2", amount=Decimal("20.01"), **kwargs)
+    # the same key answers the same refund instead of refunding twice
+    again = client.create_refund(idempotency_key="k1", amount=Decimal("80.00"), **kwargs)
+    assert client.get_refund(again["id"])["status"] == "succeeded"
+    assert client.get_payment(payment.external_payment_id)["amount_refunded"] == "80.00"
+
+
+def test_refund_endpoint_takes_an_amount(
+    rails, auth_client, organization, user, compliance, django_capture_on_commit_callbacks
+):
+    payment = settled(organization, user, django_capture_on_commit_callbacks)
+    url = f"/api/v1/payments/{payment.pk}/refund"
+    with django_capture_on_commit_callbacks(execute=True):
+        partial = auth_client.post(url, {"reason": "damaged", "amount": "25.50"}, format="json")
+    assert partial.status_code == 202, partial.json()
+    assert [r["amount"] for r in partial.json()["refunds"]] == ["25.5000"]
+    too_much = auth_client.post(url, {"amount": "75.00"}, format="json")
+    assert too_much.status_code == 422
+    assert too_much.json()["code"] == "refund_amount_invalid"
+    not_a_number = auth_client.post(url, {"amount": "lots"}, format="json")
+    assert not_a_number.status_code == 400 and "amount" in not_a_number.json()["errors"]
+    detail = auth_client.get(f"/api/v1/payments/{payment.pk}").json()
+    assert detail["status"] == "succeeded" and detail["refunds"][0]["status"] == "succeeded"

@@ -175,6 +175,18 @@ class ReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=255, required=False, default="", allow_blank=True)
 
 
+class RefundRequestSerializer(ReasonSerializer):
+    amount = serializers.DecimalField(
+        max_digits=19,
+        decimal_places=4,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="How much to refund, in the payment's currency (at most what is left to refund). "
+        "Omitted: all that is left.",
+    )
+
+
 class PaymentAttemptSerializer(serializers.ModelSerializer):
     class Meta:
         model = PaymentAttempt

@@ -24,6 +24,7 @@ from apps.payments.api.serializers import (
     RailStatusSerializer,
     RailSummarySerializer,
     ReasonSerializer,
+    RefundRequestSerializer,
     RoutingDecisionSerializer,
     UserPreferencesSerializer,
     WebhookAckSerializer,
@@ -164,18 +165,20 @@ class _PaymentActionView(IdempotentAPIMixin, APIView):
     allowed_roles = PAYING_ROLES
     default_reason = ""
     success_status: int = status.HTTP_200_OK
+    body_serializer: type[ReasonSerializer] = ReasonSerializer
 
-    def act(self, *, payment: OrchestrationPayment, actor: Any, reason: str) -> None:
+    def act(self, *, payment: OrchestrationPayment, actor: Any, reason: str, body: dict[str, Any]) -> None:
         raise NotImplementedError
 
     def post(self, request: Request, payment_id: str) -> Response:
-        body = ReasonSerializer(data=request.data)
+        body = self.body_serializer(data=request.data)
         body.is_valid(raise_exception=True)
         payment = _payment_or_404(request, payment_id)
         self.act(
             payment=payment,
             actor=request_actor(request),
             reason=body.validated_data["reason"] or self.default_reason,
+            body=body.validated_data,
         )
         return Response(
             PaymentDetailSerializer(_payment_or_404(request, payment_id)).data, status=self.success_status
@@ -193,7 +196,7 @@ class _PaymentActionView(IdempotentAPIMixin, APIView):
 class PaymentFallbackView(_PaymentActionView):
     default_reason = "manual fallback"
 
-    def act(self, *, payment: OrchestrationPayment, actor: Any, reason: str) -> None:
+    def act(self, *, payment: OrchestrationPayment, actor: Any, reason: str, body: dict[str, Any]) -> None:
         services.payment_fallback(payment=payment, actor=actor, reason=reason)
 
 
@@ -208,21 +211,23 @@ class PaymentFallbackView(_PaymentActionView):
 class PaymentCancelView(_PaymentActionView):
     default_reason = "cancelled"
 
-    def act(self, *, payment: OrchestrationPayment, actor: Any, reason: str) -> None:
+    def act(self, *, payment: OrchestrationPayment, actor: Any, reason: str, body: dict[str, Any]) -> None:
         services.payment_cancel(payment=payment, actor=actor, reason=reason)
 
 
 @extend_schema_view(
     post=extend_schema(
-        request=ReasonSerializer,
+        request=RefundRequestSerializer,
         responses={202: PaymentDetailSerializer},
         parameters=[IDEMPOTENCY_HEADER],
-        summary="Refund a settled payment in full",
+        summary="Refund a settled payment, in full or in part",
         description=(
-            "Accepted (202): the refund is sent to the rail after commit and listed in `refunds` "
-            "(requested → pending → succeeded | failed); the payment becomes `refunded` and "
-            "`payment_refunded` is broadcast when the rail confirms. 409 `payment_not_refundable`, "
-            "409 `refund_in_progress`, 422 `refund_not_supported`."
+            "Accepted (202): the refund (`amount`, or all that is left to refund) is sent to the rail "
+            "after commit and listed in `refunds` (requested → pending → succeeded | failed). When "
+            "the rail confirms, a refund that completes the payment's amount makes it `refunded` "
+            "(`payment_refunded` is broadcast); a partial one leaves it `succeeded` "
+            "(`payment_partially_refunded`). One refund at a time. 409 `payment_not_refundable`, "
+            "409 `refund_in_progress`, 422 `refund_not_supported`, 422 `refund_amount_invalid`."
         ),
     )
 )
@@ -230,8 +235,10 @@ class PaymentRefundView(_PaymentActionView):
     default_reason = "refunded"
     success_status = status.HTTP_202_ACCEPTED
 
-    def act(self, *, payment: OrchestrationPayment, actor: Any, reason: str) -> None:
-        services.payment_refund(payment=payment, actor=actor, reason=reason)
+    body_serializer = RefundRequestSerializer
+
+    def act(self, *, payment: OrchestrationPayment, actor: Any, reason: str, body: dict[str, Any]) -> None:
+        services.payment_refund(payment=payment, actor=actor, reason=reason, amount=body.get("amount"))
 
 
 class RailListView(APIView):

@@ -128,9 +128,20 @@ class SandboxClient:
             if existing is not None:
                 return existing
         payment = self.get_payment(external_id)
-        if payment is None or payment["status"] != "succeeded":
+        if payment is None or payment["status"] not in ("succeeded", "partially_refunded"):
             cache.delete(self._key("refund-idem", idempotency_key))
             raise RailError("Only settled payments can be refunded.")
+        # As providers do: refunds (settled or pending) never add up to more than the payment.
+        committed = Decimal(payment.get("amount_refunded", "0")) + Decimal(
+            payment.get("amount_refunding", "0")
+        )
+        if amount <= 0 or committed + amount > Decimal(payment["amount"]):
+            cache.delete(self._key("refund-idem", idempotency_key))
+            raise RailError(
+                f"Refund amount exceeds what is left to refund ({Decimal(payment['amount']) - committed})."
+            )
+        payment["amount_refunding"] = str(Decimal(payment.get("amount_refunding", "0")) + amount)
+        self.save_payment(payment)
         state = {
             "id": refund_id,
             "payment_id": external_id,
@@ -149,7 +160,13 @@ class SandboxClient:
             cache.set(self._key("refund", refund_id), state, timeout=_TTL)
             payment = self.get_payment(state["payment_id"])
             if payment is not None:
-                payment["status"] = "refunded"
+                amount = Decimal(state["amount"])
+                refunded = Decimal(payment.get("amount_refunded", "0")) + amount
+                payment["amount_refunded"] = str(refunded)
+                payment["amount_refunding"] = str(Decimal(payment.get("amount_refunding", "0")) - amount)
+                payment["status"] = (
+                    "refunded" if refunded >= Decimal(payment["amount"]) else "partially_refunded"
+                )
                 self.save_payment(payment)
         return state
 
