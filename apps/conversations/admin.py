@@ -246,6 +246,22 @@ class PlatformAccountAdmin(admin.ModelAdmin):
     list_filter = ("platform", "is_active")
     search_fields = ("name", "external_id")
     list_select_related = ("organization",)
+    actions = ["register_webhooks"]
+
+    @admin.action(description="Register the webhook with the platform (at AGENTPAY_PUBLIC_URL)")
+    def register_webhooks(self, request: HttpRequest, queryset: Any) -> None:
+        from apps.conversations.platforms.registration import RegistrationError, webhook_register
+
+        for account in queryset:
+            try:
+                result = webhook_register(account=account)
+            except RegistrationError as exc:
+                self.message_user(request, f"{account}: {exc.message}", level=messages.ERROR)
+                continue
+            if result.registered:
+                self.message_user(request, f"{account}: registered {result.url}", level=messages.SUCCESS)
+            else:
+                self.message_user(request, f"{account}: {result.instructions}", level=messages.WARNING)
 
     @admin.display(boolean=True, description="secrets set")
     def has_secrets(self, obj: PlatformAccount) -> bool:
