@@ -5,9 +5,10 @@ task does (``group_send_now``, BENCH_WS_PUBLISH=service) or straight through the
 
 The client is deliberately lean so that what is measured is the server: a raw asyncio
 protocol per socket on uvloop (RFC 6455 handshake and frame parsing by hand, pongs answered),
-no task per socket and no JSON decoding per event (the event's ``seq`` and ``sent_at`` are
-sliced out of the frame; the greeting and every hundredth event are decoded and checked in
-full). It offers permessage-deflate as browsers do and inflates if the server accepts.
+no task per socket and no JSON decoding per event (only the event's ``seq`` is sliced out of
+the frame and checked to follow the previous one; the latency is the receive time minus the
+publish time of that ``seq``, computed by ``run.py``; the greeting and every hundredth event are
+decoded and checked in full). It offers permessage-deflate as browsers do and inflates if the server accepts.
 
 Usage: load.py URL N SHARD SHARDS REDIS_URL PREFIX GROUP EVENTS GAP_SECONDS RESULT_FILE
 """
@@ -28,12 +29,10 @@ from urllib.parse import urlsplit
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 SEQ = b'"seq": '
-SENT_AT = b'"sent_at": '
 DEFLATE_TAIL = b"\x00\x00\xff\xff"
 
 recv_seq: list[int] = []
 recv_at: list[float] = []
-recv_sent: list[float] = []
 problems: list[str] = []
 
 
@@ -61,6 +60,7 @@ class FeedClient(asyncio.Protocol):
         self.hello: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self.transport: Any = None
         self.events = 0
+        self.last_seq = -1
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
@@ -72,6 +72,16 @@ class FeedClient(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         now = time.time()
+        if (
+            self.upgraded
+            and not self.buf
+            and self.inflater is None
+            and data[0] == 0x81  # one whole unfragmented text frame, the usual read
+            and data[1] < 126
+            and len(data) == 2 + data[1]
+        ):
+            self.on_text(data[2:], now)
+            return
         buf = self.buf + data if self.buf else data
         if not self.upgraded:
             end = buf.find(b"\r\n\r\n")
@@ -126,20 +136,31 @@ class FeedClient(asyncio.Protocol):
             else:
                 self.hello.set_exception(ConnectionError(f"unexpected first frame {frame!r}"))
             return
-        seq = _number_after(payload, SEQ)
-        if not seq:
+        digits = _number_after(payload, SEQ)
+        if not digits:
             return
+        seq = int(digits)
+        if seq <= self.last_seq:  # a duplicate or out of order: each event once, in publishing order
+            problems.append(f"event {seq} after event {self.last_seq} on one socket")
+        self.last_seq = seq
         self.events += 1
-        recv_seq.append(int(seq))
+        # Only what measuring needs per frame: the publish time of `seq` is looked up afterwards
+        # (every frame of an event carries the same one).
+        recv_seq.append(seq)
         recv_at.append(now)
-        recv_sent.append(float(_number_after(payload, SENT_AT)))
         if len(recv_seq) % 100 == 0:  # a sample of frames checked in full
             frame = json.loads(payload)
-            if frame.get("type") != "payment_completed" or frame["data"].get("currency") != "BRL":
+            data = frame.get("data", {})
+            if (
+                frame.get("type") != "payment_completed"
+                or data.get("currency") != "BRL"
+                or data.get("seq") != seq
+                or not isinstance(data.get("sent_at"), float)
+            ):
                 problems.append(f"unexpected frame {frame!r}")
 
 
-def _publisher(redis_url: str, prefix: str, group: str) -> Any:
+def _publisher(redis_url: str, prefix: str) -> Any:
     """How events are published: ``service`` (default) as a Celery task or a service's on_commit
     does, through ``apps.core.events.group_send_now`` under the server's settings; ``layer``
     straight through a channels-redis layer on this process's loop."""
@@ -151,7 +172,7 @@ def _publisher(redis_url: str, prefix: str, group: str) -> Any:
 
         loop = asyncio.get_running_loop()
 
-        async def through_service(message: dict[str, Any]) -> None:
+        async def through_service(group: str, message: dict[str, Any]) -> None:
             await loop.run_in_executor(None, group_send_now, [group], message)
 
         return through_service
@@ -164,7 +185,7 @@ def _publisher(redis_url: str, prefix: str, group: str) -> Any:
 
         layer = RedisPubSubChannelLayer(hosts=[redis_url], prefix=prefix)
 
-    async def through_layer(message: dict[str, Any]) -> None:
+    async def through_layer(group: str, message: dict[str, Any]) -> None:
         await layer.group_send(group, message)
 
     return through_layer
@@ -213,10 +234,14 @@ async def main() -> None:
                     await asyncio.sleep(0.2)
             failures += 1
 
-    publish = _publisher(redis_url, prefix, group) if int(shard) == 0 else None
+    publish = _publisher(redis_url, prefix) if int(shard) == 0 else None
     t0 = time.time()
     await asyncio.gather(*(open_one() for _ in range(n_conn)))
     ramp = time.time() - t0
+    if publish is not None:
+        # A Celery worker publishes from a warm process: start the publishing loop and its Redis
+        # connection now (on a group nobody joined), not inside the first measured event.
+        await publish(f"{group}.warm-up", {"type": "stream.event", "event": "warm_up", "data": {}})
     print(
         json.dumps({"shard": shard, "ready": len(protocols), "failed": failures, "ramp_s": ramp}), flush=True
     )
@@ -229,11 +254,12 @@ async def main() -> None:
             now = time.time()
             sent_at.append(now)
             await publish(
+                group,
                 {
                     "type": "stream.event",
                     "event": "payment_completed",
                     "data": {"seq": seq, "sent_at": now, "amount": "30.00", "currency": "BRL"},
-                }
+                },
             )
             await asyncio.sleep(gap_s)
     else:
@@ -241,6 +267,9 @@ async def main() -> None:
     await asyncio.sleep(2.0)  # stragglers
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     per_conn = [p.events for p in protocols]
+    # The driver reads the server's CPU time now, before 10,000 disconnects are added to it.
+    print(json.dumps({"shard": shard, "listened": True}), flush=True)
+    await loop.run_in_executor(None, sys.stdin.readline)
     for p in protocols:
         p.transport.close()
     with open(out, "w") as f:
@@ -249,12 +278,13 @@ async def main() -> None:
                 "connected": len(protocols),
                 "failed": failures,
                 "ramp_s": ramp,
-                "latencies_ms": [(a - s) * 1000 for a, s in zip(recv_at, recv_sent, strict=True)],
+                "received_at": recv_at,
                 "seq": recv_seq,
                 "sent_at": sent_at,
                 "events_per_connection_max": max(per_conn, default=0),
                 "events_per_connection_min": min(per_conn, default=0),
                 "cpu_s": (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime),
+                "sys_s": cpu1.ru_stime - cpu0.ru_stime,
                 "deflate": any(p.inflater is not None for p in protocols),
                 "problems": problems[:5],
             },
