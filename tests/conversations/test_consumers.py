@@ -247,3 +247,16 @@ async def test_a_closed_socket_leaves_the_group_and_the_others_keep_receiving(me
         await sync_to_async(publish)(event_type="message_received", data={"n": 1}, groups=[group])
         assert await stays.receive_json_from(timeout=5) == {"type": "message_received", "data": {"n": 1}}
     assert group not in fanout_hub().groups
+
+
+async def test_the_hub_writes_to_the_servers_own_send_with_no_wrapper_per_frame(member: Any) -> None:
+    # Channels' session middleware wrapped every send in a coroutine that reads the session's
+    # state through a lazy object (about half the Python time per delivered frame), though a
+    # WebSocket never saves a session: the hub must be handed the server's own send.
+    from apps.core.fanout import fanout_hub
+
+    org, _, token = member
+    async with ws_open(f"/api/v1/stream?token={token}") as ws:
+        await ws.receive_json_from(timeout=5)
+        (subscription,) = fanout_hub().groups[org_group(org.pk)].subscriptions
+        assert subscription.send == ws.output_queue.put  # what the test server passed as `send`
