@@ -26,6 +26,12 @@ def _get(name: str, default: Any, cast: Any = str) -> Any:
     return env.str(name, default=default)
 
 
+def stream_recheck_seconds() -> int:
+    """How often an open live-feed socket's credential is checked again (default a minute): a
+    revoked API key, an expired JWT or a logged-out session stops receiving events within it."""
+    return int(_get("STREAM_RECHECK_SECONDS", 60, int))
+
+
 def confirmation_ttl_seconds() -> int:
     """How long a payment confirmation stays valid (default 5 minutes)."""
     return int(_get("CONVERSATIONS_CONFIRMATION_TTL", 300, int))

@@ -30,6 +30,7 @@ import asyncio
 import re
 import time
 import uuid
+import weakref
 from typing import Any
 
 import structlog
@@ -37,6 +38,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
+from apps.conversations import conf
 from apps.core.authentication import ApiKeyPrincipal
 from apps.core.events import conversation_group, org_group
 from apps.core.fanout import Subscription, fanout_hub
@@ -137,12 +139,24 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
             first={"type": "websocket.send", "text": await self.encode_json(hello)},
             on_overflow=self._too_slow,
         )
+        credential = self.scope.get("credential")
+        if credential is not None:
+            _rechecks().watch(self, credential, organization.pk)
 
     def _too_slow(self) -> None:
         self.subscription = None
         self._closing = asyncio.ensure_future(self.close(code=CLOSE_TOO_SLOW))
 
+    async def credential_lapsed(self) -> None:
+        """Its key was revoked, its token expired, its session ended or its membership went: no
+        more events, and the client is told why (4401) rather than left listening to nothing."""
+        if self.subscription is not None:
+            subscription, self.subscription = self.subscription, None
+            await subscription.close()
+        await self.close(code=CLOSE_UNAUTHENTICATED)
+
     async def disconnect(self, code: int) -> None:
+        _rechecks().sockets.pop(self, None)
         if self.subscription is not None:
             subscription, self.subscription = self.subscription, None
             await subscription.close()
@@ -169,6 +183,70 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
     async def stream_event(self, message: dict[str, Any]) -> None:
         # Only for a message sent to this consumer's own channel; group events come through the hub.
         await self.send_json({"type": message["event"], "data": message.get("data", {})})
+
+
+class _CredentialRechecks:
+    """Checks the credentials of this event loop's open live-feed sockets again every
+    ``STREAM_RECHECK_SECONDS``: one task per process, and one query per distinct credential per
+    round (10,000 sockets of one integration's key are one lookup), not one per socket."""
+
+    def __init__(self) -> None:
+        self.sockets: weakref.WeakKeyDictionary[StreamConsumer, tuple[Any, Any]] = weakref.WeakKeyDictionary()
+        self.task: asyncio.Task[None] | None = None
+
+    def watch(self, consumer: StreamConsumer, credential: Any, organization_id: Any) -> None:
+        self.sockets[consumer] = (credential, organization_id)
+        if self.task is None or self.task.done():
+            self.task = asyncio.ensure_future(self._forever())
+
+    async def _forever(self) -> None:
+        while self.sockets:
+            await asyncio.sleep(conf.stream_recheck_seconds())
+            try:
+                await self.recheck()
+            except Exception:  # the database is away: keep the sockets, try again next round
+                logger.exception("stream_credential_recheck_failed")
+
+    async def recheck(self) -> int:
+        """One round: close the sockets whose credential no longer admits them; how many were."""
+        from apps.core.websocket_auth import credential_valid
+
+        verdicts: dict[tuple[Any, str], bool] = {}
+        lapsed = []
+        for consumer, (credential, organization_id) in list(self.sockets.items()):
+            key = (credential, str(organization_id))
+            if key not in verdicts:
+                verdicts[key] = await database_sync_to_async(credential_valid)(credential, organization_id)
+            if not verdicts[key]:
+                lapsed.append(consumer)
+        for consumer in lapsed:
+            self.sockets.pop(consumer, None)
+            await consumer.credential_lapsed()
+        if lapsed:
+            logger.info(
+                "stream_credentials_lapsed",
+                sockets=len(lapsed),
+                credentials=sum(not v for v in verdicts.values()),
+            )
+        return len(lapsed)
+
+
+_rechecks_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _CredentialRechecks] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _rechecks() -> _CredentialRechecks:
+    loop = asyncio.get_running_loop()
+    rechecks = _rechecks_by_loop.get(loop)
+    if rechecks is None:
+        rechecks = _rechecks_by_loop[loop] = _CredentialRechecks()
+    return rechecks
+
+
+async def stream_credentials_recheck() -> int:
+    """Run one recheck round now on this event loop (tests, or an operator's shell)."""
+    return await _rechecks().recheck()
 
 
 # --- web chat ---------------------------------------------------------------

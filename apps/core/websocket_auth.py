@@ -4,6 +4,8 @@ or API key (``?api_key=`` or ``X-Api-Key``). Sets ``scope["user"]`` and
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -15,19 +17,30 @@ from channels.sessions import CookieMiddleware, InstanceSessionWrapper, SessionM
 from apps.core.models import Membership, Organization
 
 
+@dataclass(frozen=True)
+class Credential:
+    """What a socket authenticated with, so that it can be checked again while the socket stays
+    open (``credential_valid``): an API key's id, a JWT's user and expiry, a session's key and user."""
+
+    kind: str  # "api_key", "jwt" or "session"
+    ref: str  # the key's id, the user's id or the session key
+    user_id: str = ""
+    expires_at: float | None = None  # a JWT's ``exp`` (seconds since the epoch)
+
+
 @database_sync_to_async
 def _resolve(
-    token: str | None, api_key: str | None, user: Any, org_hint: str | None
-) -> tuple[Any, Organization | None]:
+    token: str | None, api_key: str | None, user: Any, org_hint: str | None, session_key: str | None
+) -> tuple[Any, Organization | None, Credential | None]:
     from apps.core.authentication import ApiKeyPrincipal, api_key_resolve
 
     if api_key:
         key = api_key_resolve(api_key)
         if key is None:
-            return None, None
-        return ApiKeyPrincipal(
-            api_key=key, organization=key.organization, scopes=list(key.scopes)
-        ), key.organization
+            return None, None, None
+        principal = ApiKeyPrincipal(api_key=key, organization=key.organization, scopes=list(key.scopes))
+        return principal, key.organization, Credential(kind="api_key", ref=str(key.pk))
+    credential = None
     if token:
         from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
@@ -38,16 +51,66 @@ def _resolve(
             validated = auth.get_validated_token(token.encode())
             user = auth.get_user(validated)
         except (InvalidToken, TokenError, Exception):
-            return None, None
+            return None, None, None
+        exp = validated.get("exp")
+        credential = Credential(
+            kind="jwt", ref=str(user.pk), user_id=str(user.pk), expires_at=float(exp) if exp else None
+        )
     if user is None or not getattr(user, "is_authenticated", False):
-        return None, None
+        return None, None, None
+    if credential is None:
+        credential = Credential(kind="session", ref=session_key or "", user_id=str(user.pk))
     memberships = Membership.objects.select_related("organization").filter(
         user=user, organization__is_active=True
     )
     for m in memberships:
         if org_hint in (None, m.organization.slug, str(m.organization.pk)):
-            return user, m.organization
-    return user, None
+            return user, m.organization, credential
+    return user, None, credential
+
+
+def credential_valid(credential: Credential, organization_id: Any) -> bool:
+    """Whether ``credential`` still admits its holder to ``organization_id``'s streams: the API key
+    is not revoked or expired, the JWT has not expired, the session was not logged out (nor its
+    user's password changed), the person is still active and a member, the organisation active."""
+    from apps.core.models import OrganizationAPIKey
+
+    if credential.kind == "api_key":
+        key = OrganizationAPIKey.objects.select_related("organization").filter(pk=credential.ref).first()
+        return bool(
+            key is not None
+            and not key.revoked
+            and not key.has_expired
+            and key.organization.is_active
+            and str(key.organization_id) == str(organization_id)
+        )
+    if credential.expires_at is not None and time.time() >= credential.expires_at:
+        return False
+    if credential.kind == "session" and not _session_current(credential):
+        return False
+    return Membership.objects.filter(
+        user_id=credential.user_id,
+        user__is_active=True,
+        organization_id=organization_id,
+        organization__is_active=True,
+    ).exists()
+
+
+def _session_current(credential: Credential) -> bool:
+    from importlib import import_module
+
+    from django.conf import settings
+    from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
+
+    from apps.core.models import User
+
+    if not credential.ref:
+        return False
+    session = import_module(settings.SESSION_ENGINE).SessionStore(credential.ref)
+    if str(session.get(SESSION_KEY, "")) != credential.user_id:
+        return False  # logged out, expired or flushed
+    user = User.objects.filter(pk=credential.user_id).first()
+    return user is not None and session.get(HASH_SESSION_KEY) == user.get_session_auth_hash()
 
 
 class TokenAuthMiddleware(BaseMiddleware):
@@ -63,9 +126,12 @@ class TokenAuthMiddleware(BaseMiddleware):
             api_key = auth_header[8:]
         org_hint = (query.get("organization") or [None])[0] or headers.get("x-organization")
         session_user = scope.get("user")
-        user, org = await _resolve(token, api_key, session_user, org_hint)
+        session = scope.get("session")
+        session_key = getattr(session, "session_key", None) if session is not None else None
+        user, org, credential = await _resolve(token, api_key, session_user, org_hint, session_key)
         scope["principal"] = user
         scope["organization"] = org
+        scope["credential"] = credential
         return await super().__call__(scope, receive, send)
 
 

@@ -164,7 +164,8 @@ def staff(settings: Any) -> Any:
 
     settings.ADMIN_REQUIRE_OTP = False
     client = Client()
-    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    user: Any = UserFactory(is_staff=True, is_superuser=True)
+    client.force_login(user)
     return client
 
 
