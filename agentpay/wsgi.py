@@ -4,7 +4,13 @@ import os
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "agentpay.settings.local")
-application = get_wsgi_application()
+# Django's handler for every request, behind the platform webhooks' fast path (the three webhook
+# POST/GET paths are answered without the handler and its middleware: apps/conversations/wsgi.py)
+django_application = get_wsgi_application()
+
+from apps.conversations.wsgi import WebhookFastPath  # noqa: E402 (needs the apps loaded above)
+
+application = WebhookFastPath(django_application)
 
 # What is loaded by now (modules, settings, URL patterns, the rail catalogue code) lives as long
 # as the process: move it out of the collector's sight so each collection only scans what

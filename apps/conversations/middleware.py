@@ -14,6 +14,10 @@ itself and lets everything else through untouched. What it keeps of the rest:
 - ``X-Frame-Options``, and a counter of webhook answers by platform and status;
 - an exception in the view is reported (``got_request_exception``, which Sentry listens to),
   logged, and answered with the AgentPay 500 body, as ``ApiErrorMiddleware`` does.
+
+Under gunicorn the same answer (``webhook_answer``) is given even earlier, in front of Django's
+WSGI handler (``apps.conversations.wsgi``); this middleware serves the ASGI server, the test client
+and a deployment mounted under a script prefix.
 """
 
 from __future__ import annotations
@@ -51,52 +55,68 @@ def _level(status: int) -> int:
     return getattr(settings, "DJANGO_STRUCTLOG_STATUS_2XX_LOG_LEVEL", logging.INFO)
 
 
+_routes: dict[str, str] | None = None
+
+
+def webhook_routes() -> dict[str, str]:
+    """Path → platform of the webhooks mounted in the URLconf (resolved once per process)."""
+    global _routes
+    if _routes is None:
+        found: dict[str, str] = {}
+        for platform, name in ROUTES.items():
+            try:
+                found[reverse(name)] = platform
+            except NoReverseMatch:  # not mounted in this URLconf: served the usual way, if at all
+                continue
+        _routes = found
+    return _routes
+
+
+def webhook_answer(request: HttpRequest, platform: str) -> HttpResponse:
+    """Answer one platform webhook: what this middleware and the WSGI fast path
+    (``apps.conversations.wsgi``) both do around the platform's view (see the module docstring)."""
+    from apps.conversations.api import views
+
+    view: View = getattr(views, f"{platform}_webhook")
+    request.get_host()  # ALLOWED_HOSTS: DisallowedHost becomes the usual 400
+    structlog.contextvars.bind_contextvars(
+        request_id=request.META.get("HTTP_X_REQUEST_ID") or str(uuid.uuid4())
+    )
+    RequestLogMiddleware.bind_ip(request)
+    try:
+        response = view(request)
+    except Exception:
+        got_request_exception.send(sender=WebhookIngestMiddleware, request=request)
+        logger.exception("unhandled_exception", path=request.path)
+        response = JsonResponse(server_error_body(), status=500)
+    try:
+        response.headers.setdefault("X-Frame-Options", settings.X_FRAME_OPTIONS)
+        webhook_responses_total.labels(platform, str(response.status_code)).inc()
+        logger.log(
+            _level(response.status_code),
+            "request_finished",
+            code=response.status_code,
+            request=f"{request.method} {request.path}",
+        )
+    finally:
+        structlog.contextvars.clear_contextvars()
+    return response
+
+
 class WebhookIngestMiddleware:
     """Serve ``POST|GET /api/v1/webhooks/{whatsapp,slack,telegram}`` without the rest of the stack."""
 
     def __init__(self, get_response: View) -> None:
         self.get_response = get_response
-        self._routes: dict[str, tuple[str, View]] | None = None
+        self._routes: dict[str, str] | None = None
 
-    def routes(self) -> dict[str, tuple[str, View]]:
-        """Path → (platform, view), from the URLconf (resolved once per process)."""
+    def routes(self) -> dict[str, str]:
         if self._routes is None:
-            from apps.conversations.api import views
-
-            found: dict[str, tuple[str, View]] = {}
-            for platform, name in ROUTES.items():
-                try:
-                    found[reverse(name)] = (platform, getattr(views, f"{platform}_webhook"))
-                except NoReverseMatch:  # not mounted in this URLconf: served the usual way, if at all
-                    continue
-            self._routes = found
+            self._routes = webhook_routes()
         return self._routes
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        route = self.routes().get(request.path)
-        if route is None:
+        platform = self.routes().get(request.path)
+        if platform is None:
             return self.get_response(request)
-        platform, view = route
-        request.get_host()  # ALLOWED_HOSTS: DisallowedHost becomes the usual 400
-        structlog.contextvars.bind_contextvars(
-            request_id=request.META.get("HTTP_X_REQUEST_ID") or str(uuid.uuid4())
-        )
-        RequestLogMiddleware.bind_ip(request)
-        try:
-            response = view(request)
-        except Exception:
-            got_request_exception.send(sender=self.__class__, request=request)
-            logger.exception("unhandled_exception", path=request.path)
-            response = JsonResponse(server_error_body(), status=500)
-        try:
-            response.headers.setdefault("X-Frame-Options", settings.X_FRAME_OPTIONS)
-            webhook_responses_total.labels(platform, str(response.status_code)).inc()
-            logger.log(
-                _level(response.status_code),
-                "request_finished",
-                code=response.status_code,
-                request=f"{request.method} {request.path}",
-            )
-        finally:
-            structlog.contextvars.clear_contextvars()
-        return response
+        return webhook_answer(request, platform)

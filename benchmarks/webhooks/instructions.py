@@ -1,6 +1,7 @@
 """Instructions per webhook request (valgrind callgrind), a CPU measure that other processes on the
-same cores do not disturb: the same script runs N1 and N2 requests through Django's WSGI handler
-(production settings, the bench PostgreSQL + Redis) under ``valgrind --tool=callgrind``; the
+same cores do not disturb: the same script runs N1 and N2 requests through
+``agentpay.wsgi.application`` (what gunicorn calls: the webhooks' fast path in front of Django's
+WSGI handler; production settings, the bench PostgreSQL + Redis) under ``valgrind --tool=callgrind``; the
 difference of the two totals over N2 - N1 is one request's instructions, start-up cancelled out.
 
 Run benchmarks/webhooks/run.py once first (it seeds the bench database).
@@ -32,10 +33,8 @@ def child(target: str, n: int) -> None:
     import django
 
     django.setup()
-    from django.core.handlers.wsgi import WSGIHandler
-
     cpu = importlib.import_module("benchmarks.webhooks.cpu")
-    handler = WSGIHandler()
+    handler = importlib.import_module("agentpay.wsgi").application
     base = int(time.time() * 1000) % 10_000_000 * 100
 
     def call(i: int) -> None:
@@ -46,7 +45,7 @@ def child(target: str, n: int) -> None:
             environ = cpu.environ_for("POST", path, body, headers)
         response = handler(environ, lambda *_a: lambda _d: None)
         b"".join(response)
-        response.close()
+        getattr(response, "close", lambda: None)()
 
     for i in range(20):
         call(i)
