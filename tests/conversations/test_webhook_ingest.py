@@ -199,6 +199,38 @@ def test_a_new_account_with_a_cached_secret_takes_over(organization, platform_se
     assert WebhookEvent.objects.get(event_id="7000000002:2").account_id == second.pk
 
 
+@pytest.mark.django_db
+def test_the_entry_a_process_keeps_is_only_used_under_the_current_generation(
+    organization, platform_settings, handoff
+):
+    from django.core.cache import cache
+
+    account = telegram_account(organization)
+    assert tg_post(1).status_code == 200  # read from the database: kept by the cache and this process
+    key = f"conversations:platform_account:s:telegram:{secret_hash(TG_SECRET)}"
+    assert selectors._local_entries[key][1][0] == account.pk
+    # another process changes the account: a new generation (and no signal reaches this one)
+    PlatformAccount.objects.filter(pk=account.pk).update(is_active=False)
+    cache.set(selectors.ACCOUNT_CACHE_GENERATION_KEY, "set-by-another-process", timeout=None)
+    assert tg_post(2).status_code == 403
+    assert key not in selectors._local_entries
+
+
+@pytest.mark.django_db
+def test_the_entry_a_process_keeps_expires_with_the_shared_one(organization, platform_settings, handoff):
+    from django.core.cache import cache
+
+    account = telegram_account(organization)
+    assert tg_post(1).status_code == 200
+    key = f"conversations:platform_account:s:telegram:{secret_hash(TG_SECRET)}"
+    generation, row, _expires = selectors._local_entries[key]
+    # past the TTL (the shared entry is gone too); a change that bumped nothing is seen
+    selectors._local_entries[key] = (generation, row, time.time() - 1)
+    cache.delete(key)
+    PlatformAccount.objects.filter(pk=account.pk).update(is_active=False)
+    assert tg_post(2).status_code == 403
+
+
 # --- storing -------------------------------------------------------------------------
 @pytest.mark.django_db
 def test_a_duplicate_event_is_acknowledged_and_stored_once(
