@@ -618,8 +618,18 @@ def decision_setup(entities: list[tuple[str, str, list[str]]]) -> dict[str, Any]
     OrchestrationPayment.objects.filter(pk__in=[p.pk for p in busy]).update(
         created_at=now - timedelta(hours=6)
     )
-    with connection.cursor() as cur:  # as autovacuum would after a bulk load
-        cur.execute("ANALYZE payments_orchestrationpayment")
+    # As autovacuum would after a bulk load, but now: each run deletes and re-creates the history,
+    # and an autovacuum of the dead rows starting mid-run (or stale statistics) moved the figures
+    # by a third between otherwise identical runs.
+    with connection.cursor() as cur:
+        for table in (
+            "payments_orchestrationpayment",
+            "compliance_paymentdecision",
+            "compliance_case",
+            "compliance_caseevent",
+            "compliance_auditentry",
+        ):
+            cur.execute(f"VACUUM ANALYZE {table}")
 
     def pending(payer: str) -> OrchestrationPayment:
         p = payment(

@@ -447,3 +447,32 @@ def test_both_coverages_from_one_pass_equal_the_per_direction_definition():
         # then each equals its own direction's definition exactly
         assert cov_e == _reference_coverage(tokens, query)
         assert cov_q == _reference_coverage(query, tokens)
+
+
+def test_screening_batched_similarities_equal_the_pairwise_ones():
+    import random
+
+    import numpy as np
+    from rapidfuzz.distance import JaroWinkler
+    from rapidfuzz.process import cdist
+
+    from apps.compliance.screening.index import name_similarity
+
+    # given names with accents, one-letter tokens and near-misses
+    rng = random.Random(11)
+    words = ["maria", "mária", "jose", "josé", "da", "silva", "silvia", "al", "abdul", "x", "ivanov"]
+    words += ["".join(rng.choice("abcdeéfghs") for _ in range(rng.randint(1, 9))) for _ in range(60)]
+    for _ in range(2000):
+        query = tuple(rng.choice(words) for _ in range(rng.randint(1, 4)))
+        tokens = tuple(rng.choice(words) for _ in range(rng.randint(1, 5)))
+        q_sorted, e_sorted = " ".join(sorted(query)), " ".join(sorted(tokens))
+        # when the Jaro-Winkler scores come from rapidfuzz's batched call, as screen() gets them
+        pairs = cdist(query, list(tokens), scorer=JaroWinkler.normalized_similarity, dtype=np.float64)
+        sims = dict(zip(tokens, pairs.T.tolist(), strict=False))
+        whole = cdist([q_sorted], [e_sorted], scorer=JaroWinkler.normalized_similarity, dtype=np.float64)[0][
+            0
+        ]
+        # then the similarity is the one computed pair by pair (rapidfuzz's batched code may differ
+        # in the last bit of a double; scores are kept to four decimals)
+        batched = name_similarity(query, q_sorted, tokens, e_sorted, whole=float(whole), sims=sims)
+        assert batched == pytest.approx(name_similarity(query, q_sorted, tokens, e_sorted), abs=1e-12)
