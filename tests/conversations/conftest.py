@@ -418,3 +418,17 @@ def ana_paid_before(organization: Any) -> Any:
         status="succeeded",
         completed_at=timezone.now() - timedelta(days=3),
     )
+
+
+@pytest.fixture
+def staff(settings: Any) -> Any:
+    """A logged-in superuser's client on the admin (the OTP requirement relaxed)."""
+    from django.test import Client
+
+    from tests.factories import UserFactory
+
+    settings.ADMIN_REQUIRE_OTP = False
+    client = Client()
+    user: Any = UserFactory(is_staff=True, is_superuser=True)
+    client.force_login(user)
+    return client

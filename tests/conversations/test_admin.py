@@ -19,21 +19,11 @@ from apps.conversations.models import (
     WebhookEvent,
 )
 from tests.conversations.test_webhooks_telegram import CHAT, message_update
-from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
 TG_BOT_TOKEN = "7000000001:AAH-admin"
 TG_HOOK_SECRET = "admin-typed-secret_123"
-
-
-@pytest.fixture
-def staff(settings: Any) -> Client:
-    settings.ADMIN_REQUIRE_OTP = False
-    client = Client()
-    user: Any = UserFactory(is_staff=True, is_superuser=True)
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

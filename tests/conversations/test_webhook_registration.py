@@ -156,19 +156,6 @@ def test_the_command_registers_every_active_account_and_fails_clearly(organizati
         call_command("webhooks_register", "nope", "--url", PUBLIC)
 
 
-@pytest.fixture
-def staff(settings: Any) -> Any:
-    from django.test import Client
-
-    from tests.factories import UserFactory
-
-    settings.ADMIN_REQUIRE_OTP = False
-    client = Client()
-    user: Any = UserFactory(is_staff=True, is_superuser=True)
-    client.force_login(user)
-    return client
-
-
 def test_the_admin_action_registers_the_selected_accounts(organization, telegram_api, settings, staff):
     settings.AGENTPAY_PUBLIC_URL = PUBLIC
     account = telegram_account(organization)
