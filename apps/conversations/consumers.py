@@ -153,7 +153,10 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         if self.subscription is not None:
             subscription, self.subscription = self.subscription, None
             await subscription.close()
-        await self.close(code=CLOSE_UNAUTHENTICATED)
+        try:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+        except Exception:  # the client went away meanwhile: nothing left to tell it
+            logger.debug("stream_close_failed", exc_info=True)
 
     async def disconnect(self, code: int) -> None:
         _rechecks().sockets.pop(self, None)
