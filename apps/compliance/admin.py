@@ -385,10 +385,14 @@ class CaseAdmin(ReadOnlyAdmin):
             **(extra_context or {}),
             "case_actions": [(k, v[0]) for k, v in CASE_ACTIONS.items()],
         }
-        case = self.get_object(request, object_id)
-        if case is not None and case.context_at is None:  # its after-commit task has not run (yet)
-            services.case_context_gather(case=case)
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Case | None:
+        # A case the beat sweep has not reached yet gets its context now, before a reviewer reads it.
+        case = super().get_object(request, object_id, from_field)
+        if case is not None and case.context_at is None:
+            case = services.case_context_gather(case=case)
+        return case
 
     def case_action_view(self, request: HttpRequest, object_id: Any, action: str) -> HttpResponse:
         case = get_object_or_404(self.get_queryset(request), pk=object_id)

@@ -552,8 +552,8 @@ def _decision_store(*, row: PaymentDecision, payment: Any, amount_usd: Decimal, 
     chained CTEs that writes the decision, the case and its event, locks the audit chain head,
     appends the entry (hashed by PostgreSQL once the head is locked) and moves the head. A
     statement is atomic, so no savepoint is needed, and the rows are exactly those the ORM path
-    writes; the case's snapshot (``snapshot``, read with the decision's reads) is of decision time.
-    Elsewhere the ORM writes them in a savepoint.
+    writes. Elsewhere the ORM writes them in a savepoint. Either way a case's conversation excerpt
+    and counterparty history are gathered later (``case_context_gather``).
     """
     alias = router.db_for_write(PaymentDecision)
     connection = connections[alias]
@@ -594,12 +594,7 @@ def _decision_store_orm(
 
 
 def _decision_store_postgresql(
-    *,
-    row: PaymentDecision,
-    payment: Any,
-    amount_usd: Decimal,
-    actor: Any,
-    alias: str,
+    *, row: PaymentDecision, payment: Any, amount_usd: Decimal, actor: Any, alias: str
 ) -> Case | None:
     connection = connections[alias]
     statements: list[tuple[Any, Any]] = [(PaymentDecision, row)]

@@ -10,7 +10,7 @@ from django.utils import timezone
 from djmoney.models.fields import MoneyField
 
 from apps.core.models import Organization
-from apps.payments.choices import OutboxStatus, PaymentStatus, RefundStatus
+from apps.payments.choices import REFUND_IN_FLIGHT, OutboxStatus, PaymentStatus, RefundStatus
 
 
 class OrchestrationPayment(models.Model):
@@ -262,7 +262,7 @@ class PaymentRefund(models.Model):
             # partial refunds one after another: at most one in flight per payment
             models.UniqueConstraint(
                 fields=["payment"],
-                condition=models.Q(status__in=["requested", "pending"]),
+                condition=models.Q(status__in=list(REFUND_IN_FLIGHT)),
                 name="uniq_refund_in_flight_per_payment",
             )
         ]
