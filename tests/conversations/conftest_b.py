@@ -47,6 +47,16 @@ async def ws_open(path: str, headers: list[tuple[bytes, bytes]] | None = None) -
         await communicator.disconnect()
 
 
+async def logged_in(user: Any) -> tuple[Any, tuple[bytes, bytes]]:
+    """A test client logged in as ``user`` and the ``cookie`` header carrying its session."""
+    from asgiref.sync import sync_to_async
+    from django.test import Client
+
+    client = Client()
+    await sync_to_async(client.force_login)(user)
+    return client, (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())
+
+
 async def close_code(communicator: Any) -> int | None:
     output = await communicator.receive_output(timeout=5)
     assert output["type"] == "websocket.close", output

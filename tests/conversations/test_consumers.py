@@ -11,7 +11,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from apps.core.events import conversation_group, org_group
 from apps.core.services import api_key_create
-from tests.conversations.conftest_b import acreate, close_code, publish, ws_open
+from tests.conversations.conftest_b import acreate, close_code, logged_in, publish, ws_open
 from tests.factories import ConversationFactory, MembershipFactory, OrganizationFactory, UserFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -152,13 +152,9 @@ async def test_revoked_api_key_is_closed_4401() -> None:
 
 
 async def test_session_cookie_authenticates_the_live_feed_page(member: Any) -> None:
-    from django.test import Client
-
     org, user, _ = member
-    client = Client()
-    await sync_to_async(client.force_login)(user)
-    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
-    async with ws_open("/api/v1/stream", headers=[(b"cookie", cookie)]) as ws:
+    _, cookie = await logged_in(user)
+    async with ws_open("/api/v1/stream", headers=[cookie]) as ws:
         hello = await ws.receive_json_from(timeout=5)
         assert hello["data"]["organization_id"] == str(org.pk)
 

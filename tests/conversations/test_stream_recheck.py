@@ -15,7 +15,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from apps.conversations.consumers import stream_credentials_recheck
 from apps.core.events import org_group
 from apps.core.services import api_key_create, api_key_revoke
-from tests.conversations.conftest_b import close_code, publish, ws_open
+from tests.conversations.conftest_b import close_code, logged_in, publish, ws_open
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -65,13 +65,9 @@ async def test_an_expired_jwt_and_a_removed_membership_stop_the_socket(member: A
 
 
 async def test_logging_out_stops_the_session_socket(member: Any) -> None:
-    from django.test import Client
-
     _, user, _ = member
-    client = Client()
-    await sync_to_async(client.force_login)(user)
-    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
-    async with ws_open("/api/v1/stream", headers=[(b"cookie", cookie)]) as ws:
+    client, cookie = await logged_in(user)
+    async with ws_open("/api/v1/stream", headers=[cookie]) as ws:
         hello = await ws.receive_json_from(timeout=5)
         assert hello["type"] == "subscribed"
         assert await stream_credentials_recheck() == 0
