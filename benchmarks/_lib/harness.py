@@ -131,6 +131,7 @@ def server(env: dict[str, str], *, kind: str = "gunicorn", workers: int = 2) -> 
             os.environ.get("BENCH_WORKER_CLASS", "gthread"),
             "--threads",
             os.environ.get("BENCH_THREADS", "4"),
+            *(["--reuse-port"] if os.environ.get("BENCH_REUSE_PORT", "1") == "1" else []),
             "--log-level",
             "warning",
         ]
