@@ -109,7 +109,8 @@ else:
 DB_ENGINE = DATABASES["default"]["ENGINE"]
 IS_POSTGRES = "postgresql" in DB_ENGINE
 if IS_POSTGRES:
-    DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
+    # Django's backend, with timestamptz values parsed by psycopg's C loader (its docstring)
+    DATABASES["default"]["ENGINE"] = "apps.core.db.postgresql"
     # psycopg 3 connection pool (Django >= 5.1); CONN_MAX_AGE must be 0 with a pool.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {})
