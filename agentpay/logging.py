@@ -9,6 +9,7 @@ and conversation ids are bound by the services that know them. The
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -35,8 +36,16 @@ _PATTERNS: list[tuple[re.Pattern[str], Any]] = [
 ]
 
 
+# Every pattern above needs one of these: two letters and two digits (IBAN), a run of seven or
+# more digits and separators (CPF/CNPJ, card), or a '+' and a digit (phone). Text without one
+# (most log values: paths, codes, event names) skips the five substitutions.
+_CANDIDATE = re.compile(r"[A-Z]{2}\d{2}|\d[\d .\-/]{5,}\d|\+\d")
+
+
 def mask_text(value: str) -> str:
     """Mask account identifiers inside free text."""
+    if _CANDIDATE.search(value) is None:
+        return value
     for pattern, repl in _PATTERNS:
         value = pattern.sub(repl, value)
     return value
@@ -67,6 +76,12 @@ def mask_sensitive(_logger: Any, _method: str, event_dict: dict[str, Any]) -> di
 
 
 def configure_structlog(*, level: str, fmt: str) -> dict[str, Any]:
+    # The Logging HOWTO's "Optimization": no line prints the caller's file, thread or process, so
+    # the standard library need not look them up for every record.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_logger_name,
