@@ -1,6 +1,5 @@
 """ASGI entry point: HTTP through Django (the MCP server for AI agents included), WebSockets through Channels."""
 
-import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -14,6 +13,7 @@ from django.conf import settings  # noqa: E402
 
 from agentpay.observability import init_tracing  # noqa: E402
 from agentpay.routing import websocket_urlpatterns  # noqa: E402
+from agentpay.startup import web_process_ready  # noqa: E402
 from apps.core import relay  # noqa: E402
 from apps.core.websocket_auth import WebSocketAuthMiddlewareStack  # noqa: E402
 
@@ -51,8 +51,4 @@ def application_build(http_app):  # type: ignore[no-untyped-def]
 
 application = application_build(django_asgi_app)
 
-# What is loaded by now (modules, settings, URL patterns, the rail catalogue code) lives as long
-# as the process: move it out of the collector's sight so each collection only scans what
-# requests allocate.
-gc.collect()
-gc.freeze()
+web_process_ready()  # the URLconf loaded and the heap frozen before the first request

@@ -1,4 +1,3 @@
-import gc
 import os
 
 from django.core.wsgi import get_wsgi_application
@@ -12,8 +11,6 @@ from apps.conversations.wsgi import WebhookFastPath  # noqa: E402 (needs the app
 
 application = WebhookFastPath(django_application)
 
-# What is loaded by now (modules, settings, URL patterns, the rail catalogue code) lives as long
-# as the process: move it out of the collector's sight so each collection only scans what
-# requests allocate.
-gc.collect()
-gc.freeze()
+from agentpay.startup import web_process_ready  # noqa: E402
+
+web_process_ready()

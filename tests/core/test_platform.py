@@ -188,6 +188,22 @@ def test_check_deploy_under_production_settings_reports_nothing():
     assert "no issues" in proc.stdout
 
 
+@pytest.mark.parametrize("module", ["agentpay.wsgi", "agentpay.asgi"])
+def test_web_entry_points_load_the_urlconf_before_the_first_request(module):
+    """A new web worker's first request used to import the URLconf and every view (about 1 s)."""
+    script = (
+        f"import gc, sys, {module}\n"
+        "print('agentpay.urls' in sys.modules, 'apps.intent.engine.pipeline' in sys.modules,"
+        " 'apps.conversations.mcp.server' in sys.modules, gc.get_freeze_count() > 10000)"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "agentpay.settings.test"}
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "True", "True", "True"]
+
+
 @pytest.mark.celery_worker
 def test_celery_round_trip_through_the_real_broker(celery_worker_process):
     from agentpay.celery import app
