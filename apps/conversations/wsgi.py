@@ -1,6 +1,6 @@
-"""The platform webhooks' fast path under WSGI (gunicorn): answered before Django's handler.
+"""The platform webhooks' fast path under WSGI (granian or gunicorn): answered before Django's handler.
 
-``agentpay.wsgi.application`` is ``WebhookFastPath(get_wsgi_application())``. For the three webhook
+``agentpay.wsgi.application`` is ``WebhookFastPath(get_wsgi_application())`` (what any WSGI server calls). For the three webhook
 paths (``apps.conversations.middleware.webhook_routes``) it does by hand, and only, what Django's
 ``WSGIHandler`` and the middleware in front of ``WebhookIngestMiddleware`` do for such a request;
 every other request goes to Django unchanged. Measured (``benchmarks/webhooks``): the handler's

@@ -99,7 +99,11 @@ def wait_http(port: int, path: str = "/healthz", timeout: float = 60) -> None:
 
 
 @contextmanager
-def server(env: dict[str, str], *, kind: str = "gunicorn", workers: int = 2) -> Iterator[int]:
+def server(env: dict[str, str], *, kind: str = "granian", workers: int = 2) -> Iterator[int]:
+    """The web tier under production settings on a free port: ``kind`` granian (WSGI, the
+    production REST/webhook server), uvicorn (ASGI) or gunicorn (gthread, with ``--reuse-port``;
+    not in the requirements: ``pip install gunicorn`` to compare). ``BENCH_THREADS``: granian's
+    blocking threads (2) or gunicorn's threads (4) per worker."""
     port = free_port()
     if kind == "uvicorn":
         cmd = [
@@ -116,6 +120,24 @@ def server(env: dict[str, str], *, kind: str = "gunicorn", workers: int = 2) -> 
             "--no-access-log",
             "--log-level",
             "warning",
+        ]
+    elif kind == "granian":
+        cmd = [
+            str(Path(PY).parent / "granian"),
+            "--interface",
+            "wsgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--blocking-threads",
+            os.environ.get("BENCH_THREADS", "2"),
+            "--no-ws",
+            "--log-level",
+            "warning",
+            "agentpay.wsgi:application",
         ]
     else:
         cmd = [

@@ -3,7 +3,7 @@
 driven by wrk (a separate load process) at rising concurrency.
 
 Target on a 2-core machine: >= 1,000 req/s at p95 < 20 ms.
-Env: BENCH_SERVER=gunicorn|uvicorn, BENCH_WORKERS, BENCH_SECONDS, BENCH_DATABASE_URL, BENCH_REDIS_URL.
+Env: BENCH_SERVER=granian|uvicorn|gunicorn (harness.server), BENCH_WORKERS, BENCH_THREADS, BENCH_SECONDS, BENCH_DATABASE_URL, BENCH_REDIS_URL.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def main() -> None:
     env = bench_env("agentpay_bench")
     ensure_database(env)
     token = manage_shell(env, SEED)
-    kind = os.environ.get("BENCH_SERVER", "gunicorn")
+    kind = os.environ.get("BENCH_SERVER", "granian")
     workers = int(os.environ.get("BENCH_WORKERS", "2"))
     seconds = int(os.environ.get("BENCH_SECONDS", "8"))
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}

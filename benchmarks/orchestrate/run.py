@@ -7,7 +7,7 @@
     load process) at rising concurrency: req/s and p50/p95/p99.
     Target >= 500 payments/s at p95 < 100 ms.
 
-Env: BENCH_SERVER=gunicorn|uvicorn, BENCH_WORKERS, BENCH_SECONDS, BENCH_DATABASE_URL, BENCH_REDIS_URL.
+Env: BENCH_SERVER=granian|uvicorn|gunicorn (harness.server), BENCH_WORKERS, BENCH_THREADS, BENCH_SECONDS, BENCH_DATABASE_URL, BENCH_REDIS_URL.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def main() -> None:
         )
     print(f"  target p95 <= 2 ms: {'met' if routing['with_redis']['p95'] <= 2 else 'NOT met'}")
 
-    kind = os.environ.get("BENCH_SERVER", "gunicorn")
+    kind = os.environ.get("BENCH_SERVER", "granian")
     workers = int(os.environ.get("BENCH_WORKERS", "2"))
     seconds = int(os.environ.get("BENCH_SECONDS", "8"))
     headers = {

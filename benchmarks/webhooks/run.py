@@ -18,8 +18,9 @@ acknowledged; afterwards the stored rows are counted and compared with the ackno
 the hand-off list must hold every stored row's id exactly once.
 
 Target (design 1M messages/day): >= 1,000 webhooks/s acknowledged at p95 < 20 ms.
-Env: BENCH_SERVER=gunicorn|uvicorn (default gunicorn gthread: about 2x uvicorn's rate here, the
-sync views run in a thread pool under ASGI), BENCH_WORKERS (2),
+Env: BENCH_SERVER=granian|gunicorn|uvicorn (default granian's WSGI: 20-30 % more webhooks/s than
+gunicorn gthread here, about 2x uvicorn's rate, where the sync views run in a thread pool under
+ASGI), BENCH_WORKERS (2), BENCH_THREADS,
 BENCH_SECONDS (6 per level), BENCH_LEVELS (1,8,16,32), BENCH_PLATFORMS (telegram,whatsapp),
 BENCH_WRK_THREADS (1), BENCH_DATABASE_URL, BENCH_REDIS_URL.
 Where the time goes per request: benchmarks/webhooks/profile_view.py (cProfile, one process);
@@ -230,7 +231,7 @@ def main() -> None:
 
     redis.Redis.from_url(env["REDIS_URL"]).flushdb()  # no queued tasks from earlier runs
     seed = json.loads(manage_shell(env, SEED))
-    kind = os.environ.get("BENCH_SERVER", "gunicorn")
+    kind = os.environ.get("BENCH_SERVER", "granian")
     workers = int(os.environ.get("BENCH_WORKERS", "2"))
     seconds = int(os.environ.get("BENCH_SECONDS", "6"))
     wrk_threads = int(os.environ.get("BENCH_WRK_THREADS", "1"))

@@ -315,7 +315,7 @@ async def test_bearer_keys_are_accepted_and_requests_are_logged(
 
 
 async def test_a_wsgi_worker_serves_mcp_too(backend: AgentBackendDouble) -> None:
-    """Django's WSGI handler (gunicorn's tier): each request runs the transport on its own loop."""
+    """Django's WSGI handler (the WSGI tier's): each request runs the transport on its own loop."""
     import asyncio
     import json as jsonlib
 

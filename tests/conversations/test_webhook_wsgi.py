@@ -1,5 +1,5 @@
 """The webhooks' fast path in front of Django's WSGI handler (``apps.conversations.wsgi``, what
-gunicorn runs as ``agentpay.wsgi.application``): requests are sent as a WSGI server sends them,
+a WSGI server runs as ``agentpay.wsgi.application``): requests are sent as a WSGI server sends them,
 not through the test client, which has a handler of its own.
 
 The path calls ``close_old_connections()`` as Django's request signals do, so these tests run
