@@ -189,3 +189,45 @@ def test_a_pix_payment_from_the_first_webhook_to_payment_received(
     after = sent(apis, slack_fake, platform)[1:]
     assert any(m["kind"] == "qr" for m in after)
     assert any(case.received in m["text"] for m in after)
+
+
+def test_platform_clients_share_one_http_client_per_process(monkeypatch):
+    """A client per reply built an SSL context and opened a new TLS connection every time."""
+    from apps.conversations.platforms import base
+    from apps.conversations.platforms.telegram.client import TelegramClient
+    from apps.conversations.platforms.whatsapp.client import WhatsAppClient
+
+    tg_a = TelegramClient(bot_token="1:a", base_url="https://api.telegram.test")
+    tg_b = TelegramClient(bot_token="2:b", base_url="https://api.telegram.test")
+    wa = WhatsAppClient(access_token="t", phone_number_id="1", base_url="https://graph.whatsapp.test/v21.0")
+    assert tg_a._http is tg_b._http is wa._http
+    tg_a.close()
+    assert not tg_b._http.is_closed  # closing one platform client leaves the shared pool open
+    monkeypatch.setattr(base.os, "getpid", lambda: -1)  # as in a forked Celery worker
+    assert TelegramClient(bot_token="1:a", base_url="https://api.telegram.test")._http is not tg_a._http
+
+
+def test_each_account_keeps_its_own_token_on_the_shared_client():
+    from apps.conversations.platforms.telegram.client import TelegramClient
+    from apps.conversations.platforms.whatsapp.client import WhatsAppClient
+
+    with respx.mock() as router:
+        tg = router.post(url__regex=r"https://api\.telegram\.test/bot(1:a|2:b)/sendMessage").mock(
+            return_value=httpx.Response(200, json={"ok": True, "result": {"message_id": 7}})
+        )
+        wa = router.post("https://graph.whatsapp.test/v21.0/1/messages").mock(
+            return_value=httpx.Response(200, json={"messages": [{"id": "wamid.X"}]})
+        )
+        for token in ("1:a", "2:b"):
+            TelegramClient(bot_token=token, base_url="https://api.telegram.test").call(
+                "sendMessage", {"chat_id": 1, "text": "oi"}
+            )
+        for token in ("t1", "t2"):
+            client = WhatsAppClient(
+                access_token=token, phone_number_id="1", base_url="https://graph.whatsapp.test/v21.0"
+            )
+            client.message_send(
+                {"messaging_product": "whatsapp", "to": "5511", "type": "text", "text": {"body": "oi"}}
+            )
+    assert [c.request.url.path for c in tg.calls] == ["/bot1:a/sendMessage", "/bot2:b/sendMessage"]
+    assert [c.request.headers["Authorization"] for c in wa.calls] == ["Bearer t1", "Bearer t2"]

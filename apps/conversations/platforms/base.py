@@ -12,8 +12,12 @@ platform's click event and is decoded by ``action_decode``.
 
 from __future__ import annotations
 
+import os
+import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+import httpx
 
 # What a click may ask a flow to do.
 ACTIONS = ("confirm", "cancel", "choose", "accept", "counter", "recurring_yes", "recurring_no", "settle")
@@ -164,3 +168,26 @@ class SendError(Exception):
 def http_send_error(status_code: int, body: str) -> SendError:
     """429 and 5xx are worth retrying; other 4xx are permanent."""
     return SendError(f"HTTP {status_code}: {body[:500]}", transient=status_code == 429 or status_code >= 500)
+
+
+_http_clients: dict[tuple[int, float], httpx.Client] = {}
+_http_clients_lock = threading.Lock()
+
+
+def platform_http(*, timeout: float) -> httpx.Client:
+    """The process's shared httpx client for the platforms' APIs (WhatsApp, Telegram).
+
+    Building an ``httpx.Client`` loads the CA bundle into a new SSL context, and a client per reply
+    also meant a new TCP + TLS connection per reply: in ``benchmarks/webhooks/drain.py`` building
+    the Telegram client was 28 % of a Celery worker's time. One client per process (a new one after
+    a fork: prefork workers do not share sockets with their parent) and timeout keeps connections to
+    each platform alive across replies; httpx clients are safe to share between threads. Callers pass
+    absolute URLs and their own headers (tokens differ per account)."""
+    key = (os.getpid(), timeout)
+    client = _http_clients.get(key)
+    if client is None:
+        with _http_clients_lock:
+            client = _http_clients.get(key)
+            if client is None:
+                client = _http_clients[key] = httpx.Client(timeout=timeout)
+    return client

@@ -7,12 +7,13 @@ from typing import Any
 
 import httpx
 
-from apps.conversations.platforms.base import SendError, http_send_error, qr_png
+from apps.conversations.platforms.base import SendError, http_send_error, platform_http, qr_png
 
 
 class TelegramClient:
     def __init__(self, *, bot_token: str, base_url: str, timeout: float = 10.0) -> None:
-        self._http = httpx.Client(timeout=timeout, base_url=f"{base_url.rstrip('/')}/bot{bot_token}")
+        self._base = f"{base_url.rstrip('/')}/bot{bot_token}"
+        self._http = platform_http(timeout=timeout)
 
     def call(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         """Call a Bot API method; returns ``result``. ``sendPhoto`` params may carry ``qr`` (sent as PNG)."""
@@ -24,10 +25,12 @@ class TelegramClient:
                     if k != "qr"
                 }
                 resp = self._http.post(
-                    f"/{method}", data=fields, files={"photo": ("qr.png", qr_png(params["qr"]), "image/png")}
+                    f"{self._base}/{method}",
+                    data=fields,
+                    files={"photo": ("qr.png", qr_png(params["qr"]), "image/png")},
                 )
             else:
-                resp = self._http.post(f"/{method}", json=params)
+                resp = self._http.post(f"{self._base}/{method}", json=params)
         except httpx.HTTPError as exc:
             raise SendError(f"Telegram unreachable: {exc}", transient=True) from exc
         if resp.status_code >= 400:
@@ -39,4 +42,4 @@ class TelegramClient:
         return result if isinstance(result, dict) else {"value": result}
 
     def close(self) -> None:
-        self._http.close()
+        """Nothing to release: the connections belong to the process's shared client."""

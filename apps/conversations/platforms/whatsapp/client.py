@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from apps.conversations.platforms.base import SendError, http_send_error, qr_png
+from apps.conversations.platforms.base import SendError, http_send_error, platform_http, qr_png
 
 
 class WhatsAppClient:
@@ -15,13 +15,12 @@ class WhatsAppClient:
     ) -> None:
         self.phone_number_id = phone_number_id
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(
-            timeout=timeout, headers={"Authorization": f"Bearer {access_token}"}, base_url=self.base_url
-        )
+        self._headers = {"Authorization": f"Bearer {access_token}"}
+        self._http = platform_http(timeout=timeout)
 
     def _post(self, path: str, **kwargs: Any) -> dict[str, Any]:
         try:
-            resp = self._http.post(path, **kwargs)
+            resp = self._http.post(f"{self.base_url}{path}", headers=self._headers, **kwargs)
         except httpx.HTTPError as exc:
             raise SendError(f"WhatsApp unreachable: {exc}", transient=True) from exc
         if resp.status_code >= 400:
@@ -45,4 +44,4 @@ class WhatsAppClient:
         return str((result.get("messages") or [{}])[0].get("id", ""))
 
     def close(self) -> None:
-        self._http.close()
+        """Nothing to release: the connections belong to the process's shared client."""
