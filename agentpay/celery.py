@@ -9,9 +9,10 @@ and synced into django-celery-beat so the admin can change them.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from celery import Celery
-from celery.signals import beat_init, worker_process_init
+from celery.signals import beat_init, task_postrun, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "agentpay.settings.local")
 
@@ -42,6 +43,20 @@ def _worker_tracing(**kwargs: object) -> None:
     from agentpay.observability import init_tracing
 
     init_tracing("agentpay-worker")
+
+
+@task_postrun.connect
+def _connections_release(task: Any = None, **kwargs: object) -> None:
+    """After each task a worker runs, what Django does after each request: a connection that failed
+    or outlived its age goes (with the pool, back to it; ``CONN_MAX_AGE = 0`` there), the rest stays
+    open. Not for a task run eagerly inside the caller's process (and maybe its transaction)."""
+    if getattr(getattr(task, "request", None), "is_eager", False):
+        return
+    from django.db import close_old_connections, connections
+
+    if any(conn.in_atomic_block for conn in connections.all(initialized_only=True)):
+        return
+    close_old_connections()
 
 
 @beat_init.connect

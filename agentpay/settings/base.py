@@ -210,6 +210,12 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fix-up closes every database connection before and after each task, and in a
+# prefork worker with Django's connection pool it closes the whole pool (each task then waited for
+# two new PostgreSQL connections: benchmarks/webhooks/drain.py). With a reuse count it does so only
+# every 2 x N tasks; in between agentpay.celery hands each task's connection back to the pool (or
+# drops a broken one) as Django does after a request.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=100)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
