@@ -119,7 +119,8 @@ def main() -> None:
         with CaptureQueriesContext(connection) as queries:
             call(f"sql-{time.time()}")
         for q in queries.captured_queries:
-            print("  SQL", q["sql"][:220])
+            # a prepared, server-bound statement (apps.compliance.sql) has no client-side text
+            print("  SQL", (q["sql"] or "(prepared statement, server-side parameters)")[:220], f"{q['time']} s")
 
     if os.environ.get("BENCH_PROFILE") == "1":
         import cProfile
