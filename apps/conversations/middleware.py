@@ -15,9 +15,9 @@ itself and lets everything else through untouched. What it keeps of the rest:
 - an exception in the view is reported (``got_request_exception``, which Sentry listens to),
   logged, and answered with the AgentPay 500 body, as ``ApiErrorMiddleware`` does.
 
-Under a WSGI server (granian, gunicorn) the same answer (``webhook_answer``) is given even earlier, in front of Django's
-WSGI handler (``apps.conversations.wsgi``); this middleware serves the ASGI server, the test client
-and a deployment mounted under a script prefix.
+Under a WSGI server (granian, gunicorn) the same answer (``webhook_answer``) is given even earlier,
+in front of Django's WSGI handler (``apps.conversations.wsgi``); this middleware serves the ASGI
+server, the test client and a deployment mounted under a script prefix.
 """
 
 from __future__ import annotations

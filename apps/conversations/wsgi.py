@@ -1,9 +1,9 @@
 """The platform webhooks' fast path under WSGI (granian or gunicorn): answered before Django's handler.
 
-``agentpay.wsgi.application`` is ``WebhookFastPath(get_wsgi_application())`` (what any WSGI server calls). For the three webhook
-paths (``apps.conversations.middleware.webhook_routes``) it does by hand, and only, what Django's
-``WSGIHandler`` and the middleware in front of ``WebhookIngestMiddleware`` do for such a request;
-every other request goes to Django unchanged. Measured (``benchmarks/webhooks``): the handler's
+``agentpay.wsgi.application`` is ``WebhookFastPath(get_wsgi_application())``, what the WSGI server
+calls. For the three webhook paths (``apps.conversations.middleware.webhook_routes``) it does by
+hand, and only, what Django's ``WSGIHandler`` and the middleware in front of
+``WebhookIngestMiddleware`` do for such a request; every other request goes to Django unchanged. Measured (``benchmarks/webhooks``): the handler's
 ``request_started``/``request_finished`` signals, its middleware chain and the WhiteNoise and
 error middleware cost about a third of a webhook's CPU, while a webhook needs none of them beyond
 what is kept here:

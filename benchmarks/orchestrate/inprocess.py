@@ -120,7 +120,9 @@ def main() -> None:
             call(f"sql-{time.time()}")
         for q in queries.captured_queries:
             # a prepared, server-bound statement (apps.compliance.sql) has no client-side text
-            print("  SQL", (q["sql"] or "(prepared statement, server-side parameters)")[:220], f"{q['time']} s")
+            print(
+                "  SQL", (q["sql"] or "(prepared statement, server-side parameters)")[:220], f"{q['time']} s"
+            )
 
     if os.environ.get("BENCH_PROFILE") == "1":
         import cProfile
