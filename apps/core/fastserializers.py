@@ -28,14 +28,17 @@ from __future__ import annotations
 import copy
 import datetime
 import operator
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.db import router
 from django.utils import timezone
 from rest_framework import ISO_8601, relations
 from rest_framework import fields as drf_fields
 from rest_framework.fields import SkipField
+from rest_framework.pagination import CursorPagination
 from rest_framework.relations import PKOnlyObject
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -214,6 +217,123 @@ class FastRepresentationMixin:
         return ret
 
 
+# (view, database alias, shape) -> the page statement and how to read its rows; bounded: a client
+# asking for unusual page sizes or offsets only misses (its pages are built by the ORM).
+_PAGE_STATEMENTS: OrderedDict[tuple[Any, ...], _PageStatement] = OrderedDict()
+_PAGE_STATEMENTS_MAX = 256
+
+
+class _PageStatement:
+    __slots__ = ("converters", "names", "preps", "sql")
+
+    def __init__(self, sql: str, names: list[str], converters: dict[int, Any], preps: list[Any]) -> None:
+        self.sql, self.names, self.converters, self.preps = sql, names, converters, preps
+
+
+class _PagePlan:
+    """The rows of one page of a view's unfiltered list, read with the statement the ORM compiled for
+    the same page shape the first time (see ``FastRowsMixin.fixed_shape_params``).
+
+    A shape is what CursorPagination does to the queryset — its ordering, which position filter
+    (field and lookup), the slice — and the view's own statement around it; the values (the view's
+    scope, the cursor position) are parameters. The first request of a shape is built and compiled
+    by the ORM, and its statement is kept only if the parameters the ORM bound are exactly the
+    view's scope followed by the position as the field prepares it; later requests of the shape
+    reuse that SQL with their own values. Rows are read through Django's cursor (execute wrappers,
+    query logging) and converted by the compiler's own converters (JSON, …), as ``values()`` does."""
+
+    def __init__(self, key: tuple[Any, ...], build: Callable[[], Any], scope: list[Any]) -> None:
+        self.key, self.build, self.scope = key, build, scope
+
+    def rows(self, ops: tuple[tuple[Any, ...], ...]) -> list[dict[str, Any]]:
+        from django.db import connections
+
+        shape = tuple(op[:2] if op[0] == "filter" else op for op in ops)
+        values = [op[2] for op in ops if op[0] == "filter"]
+        key = (*self.key, shape)
+        statement = _PAGE_STATEMENTS.get(key)
+        if statement is None:
+            queryset = self.build()
+            for op in ops:
+                if op[0] == "order_by":
+                    queryset = queryset.order_by(*op[1])
+                elif op[0] == "filter":
+                    queryset = queryset.filter(**{op[1]: op[2]})
+                else:
+                    queryset = queryset[op[1] : op[2]]
+            connection = connections[queryset.db]
+            compiler = queryset.query.get_compiler(queryset.db)
+            sql, params = compiler.as_sql()
+            query = queryset.query
+            names = list(query.selected) if query.selected else [*query.extra_select, *query.values_select]
+            converters = compiler.get_converters([s[0] for s in compiler.select[0 : compiler.col_count]])
+            preps = [_lookup_prep(queryset.model, op[1], connection) for op in ops if op[0] == "filter"]
+            statement = _PageStatement(sql, names, converters, preps)
+            expected = [*self.scope, *(prep(v) for prep, v in zip(preps, values, strict=True))]
+            if queryset.db == self.key[1] and list(params) == expected:
+                _PAGE_STATEMENTS[key] = statement
+                while len(_PAGE_STATEMENTS) > _PAGE_STATEMENTS_MAX:
+                    _PAGE_STATEMENTS.popitem(last=False)
+            return _page_rows(connection, statement, list(params))
+        connection = connections[self.key[1]]
+        params = [*self.scope, *(prep(v) for prep, v in zip(statement.preps, values, strict=True))]
+        return _page_rows(connection, statement, params)
+
+
+def scope_param(model: Any, field_name: str, value: Any) -> Any:
+    """``value`` as a ``filter(<field_name>=value)`` on ``model`` binds it (for
+    ``FastRowsMixin.fixed_shape_params``): a UUID is a ``UUID`` on PostgreSQL, hex text on SQLite."""
+    from django.db import connections
+
+    field = model._meta.get_field(field_name)
+    return field.get_db_prep_value(field.get_prep_value(value), connections[router.db_for_read(model)])
+
+
+def _lookup_prep(model: Any, lookup: str, connection: Any) -> Callable[[Any], Any]:
+    """The parameter a ``<field>__lt`` / ``__gt`` filter binds for a value (``get_prep_value`` then
+    ``get_db_prep_value``, as the lookup does)."""
+    field = model._meta.get_field(lookup.split("__", 1)[0])
+    return lambda value: field.get_db_prep_value(field.get_prep_value(value), connection, prepared=True)
+
+
+def _page_rows(connection: Any, statement: _PageStatement, params: list[Any]) -> list[dict[str, Any]]:
+    with connection.cursor() as cursor:
+        cursor.execute(statement.sql, params)
+        fetched = cursor.fetchall()
+    names, converters = statement.names, statement.converters
+    out = []
+    for raw in fetched:
+        row = list(raw)
+        for pos, (convs, expression) in converters.items():
+            value = row[pos]
+            for convert in convs:
+                value = convert(value, expression, connection)
+            row[pos] = value
+        out.append(dict(zip(names, row, strict=False)))
+    return out
+
+
+class _ShapeRows:
+    """What ``CursorPagination.paginate_queryset`` does to a queryset — ``order_by``, one position
+    ``filter``, a slice, ``list()`` — recorded for ``_PagePlan`` instead of building a queryset."""
+
+    def __init__(self, plan: _PagePlan, ops: tuple[tuple[Any, ...], ...] = ()) -> None:
+        self._plan, self._ops = plan, ops
+
+    def order_by(self, *fields: str) -> _ShapeRows:
+        return _ShapeRows(self._plan, (*self._ops, ("order_by", fields)))
+
+    def filter(self, **kwargs: Any) -> _ShapeRows:
+        [(lookup, value)] = kwargs.items()
+        return _ShapeRows(self._plan, (*self._ops, ("filter", lookup, value)))
+
+    def __getitem__(self, bounds: slice) -> _ShapeRows:
+        return _ShapeRows(self._plan, (*self._ops, ("slice", bounds.start, bounds.stop)))
+
+    def __iter__(self) -> Any:
+        return iter(self._plan.rows(self._ops))
+
+
 class FastRowsMixin:
     """For a ``ListAPIView`` whose serializer has ``FastRepresentationMixin``: the page is read as
     ``values()`` rows of the columns the output needs and rendered without model instances.
@@ -222,17 +342,46 @@ class FastRowsMixin:
     instance) and the response are the view's own; when a field of the serializer needs an
     instance, the view lists as it would without this mixin."""
 
+    def fixed_shape_params(self) -> list[Any] | None:
+        """For a view whose queryset, without query-string filters, depends on nothing but these
+        values (e.g. ``[organization.pk]``: the caller's organisation's rows), in the order its SQL
+        binds them: pages asked for with only a cursor and a page size reuse the statement compiled
+        for the same page shape (``_PagePlan``), and no queryset is built for them. ``None`` (the
+        default): every page is built by the ORM."""
+        return None
+
+    def _fixed_shape_rows(self, request: Any, columns: dict[str, None]) -> _ShapeRows | None:
+        paginator = getattr(self, "paginator", None)
+        if not isinstance(paginator, CursorPagination):
+            return None
+        allowed = {paginator.cursor_query_param, paginator.page_size_query_param}
+        if not set(request.query_params) <= allowed:
+            return None
+        if any(hasattr(backend, "get_ordering") for backend in getattr(self, "filter_backends", ())):
+            return None  # an ordering filter could change the ordering per request
+        scope = self.fixed_shape_params()
+        model = getattr(getattr(self.get_serializer_class(), "Meta", None), "model", None)  # type: ignore[attr-defined]
+        if scope is None or model is None:
+            return None
+        plan = _PagePlan(
+            (type(self), router.db_for_read(model), tuple(columns)),
+            lambda: self.filter_queryset(self.get_queryset()).values(*columns),  # type: ignore[attr-defined]
+            scope,
+        )
+        return _ShapeRows(plan)
+
     def list(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         serializer = self.get_serializer()  # type: ignore[attr-defined]
         steps = serializer.row_steps() if isinstance(serializer, FastRepresentationMixin) else None
         if steps is None:
             return super().list(request, *args, **kwargs)  # type: ignore[misc]
-        queryset = self.filter_queryset(self.get_queryset())  # type: ignore[attr-defined]
         columns = dict.fromkeys(step.column for step in steps)
         paginator = getattr(self, "paginator", None)
         for name in getattr(paginator, "ordering", None) or ():
             columns.setdefault(name.lstrip("-"), None)  # the cursor reads its position from the row
-        rows = queryset.values(*columns)
+        rows = self._fixed_shape_rows(request, columns)
+        if rows is None:
+            rows = self.filter_queryset(self.get_queryset()).values(*columns)  # type: ignore[attr-defined]
         page = self.paginate_queryset(rows)  # type: ignore[attr-defined]
         data = [serializer.row_representation(row) for row in (rows if page is None else page)]
         if page is not None:

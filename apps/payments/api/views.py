@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.exceptions import ApplicationError, Forbidden, NotFound
-from apps.core.fastserializers import FastRowsMixin
+from apps.core.fastserializers import FastRowsMixin, scope_param
 from apps.core.permissions import HasApiKeyScope
 from apps.core.roles import Role
 from apps.core.tenancy import organization_required, request_actor, request_person
@@ -54,6 +54,12 @@ class PaymentListView(FastRowsMixin, generics.ListAPIView):
         if getattr(self, "swagger_fake_view", False):
             return OrchestrationPayment.objects.none()
         return selectors.payment_list(organization=organization_required(self.request))
+
+    def fixed_shape_params(self) -> list[Any] | None:
+        # Without query-string filters the list is the organisation's payments, nothing else.
+        if getattr(self, "swagger_fake_view", False):
+            return None
+        return [scope_param(OrchestrationPayment, "organization", organization_required(self.request).pk)]
 
 
 def _payment_or_404(request: Request, payment_id: Any) -> OrchestrationPayment:
