@@ -41,7 +41,7 @@ pytest: install
 test: lint typecheck pytest
 
 bench: install
-	@for script in benchmarks/*/run.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@for script in benchmarks/*/run.py benchmarks/webhooks/drain.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf var staticfiles .pytest_cache .mypy_cache .ruff_cache
