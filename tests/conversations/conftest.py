@@ -294,6 +294,7 @@ class SlackFake:
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.fail_with: tuple[int, dict[str, Any]] | None = None
+        self.answers: dict[str, dict[str, Any]] = {}  # by method, instead of chat.postMessage's answer
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -310,7 +311,12 @@ class SlackFake:
                 fake.calls.append((method, {**body, "_auth": self.headers.get("Authorization", "")}))
                 status, answer = fake.fail_with or (
                     200,
-                    {"ok": True, "ts": f"1700000000.{len(fake.calls):06d}", "channel": body.get("channel")},
+                    fake.answers.get(method)
+                    or {
+                        "ok": True,
+                        "ts": f"1700000000.{len(fake.calls):06d}",
+                        "channel": body.get("channel"),
+                    },
                 )
                 payload = json.dumps(answer).encode()
                 self.send_response(status)

@@ -141,6 +141,77 @@ def test_slack_is_told_where_to_paste_the_url(organization):
     assert not AuditEntry.objects.filter(action="conversations.webhook_registered").exists()
 
 
+# apps.manifest.export's answer for an app set up by hand earlier (the documented manifest shape)
+SLACK_MANIFEST = {
+    "display_information": {"name": "AgentPay"},
+    "features": {
+        "bot_user": {"display_name": "AgentPay", "always_online": True},
+        "slash_commands": [
+            {"command": "/pay", "url": "https://old.example.com/slack", "description": "Pay someone"}
+        ],
+    },
+    "oauth_config": {"scopes": {"bot": ["chat:write", "commands", "app_mentions:read", "im:history"]}},
+    "settings": {
+        "event_subscriptions": {
+            "request_url": "https://old.example.com/slack",
+            "bot_events": ["app_mention", "message.im"],
+        },
+        "interactivity": {"is_enabled": False},
+        "org_deploy_enabled": False,
+        "socket_mode_enabled": False,
+    },
+}
+
+
+def test_slack_request_urls_are_set_through_the_app_manifest(organization, platform_settings, slack_fake):
+    slack_fake.answers["apps.manifest.export"] = {"ok": True, "manifest": SLACK_MANIFEST}
+    slack_fake.answers["apps.manifest.update"] = {
+        "ok": True,
+        "app_id": "A0123456789",
+        "permissions_updated": False,
+    }
+    result = webhook_register(
+        account=slack_account(organization),
+        public_url=PUBLIC,
+        app_id="A0123456789",
+        config_token="xoxe.xoxp-1-t",
+    )
+    url = "https://pay.example.com/api/v1/webhooks/slack"
+    assert result.registered and result.url == url
+    (export, asked), (update, sent) = slack_fake.calls
+    assert (export, update) == ("apps.manifest.export", "apps.manifest.update")
+    assert asked["app_id"] == sent["app_id"] == "A0123456789"
+    assert asked["_auth"] == sent["_auth"] == "Bearer xoxe.xoxp-1-t"
+    manifest = json.loads(sent["manifest"])
+    assert manifest["settings"]["event_subscriptions"] == {
+        "request_url": url,
+        "bot_events": ["app_mention", "message.im"],  # subscriptions and scopes are left as they were
+    }
+    assert manifest["settings"]["interactivity"] == {"is_enabled": True, "request_url": url}
+    assert [c["url"] for c in manifest["features"]["slash_commands"]] == [url]
+    assert manifest["oauth_config"] == SLACK_MANIFEST["oauth_config"]
+    assert result.detail["bot_events_missing"] == ["message.channels"]
+    assert "message.channels" in result.instructions
+    assert AuditEntry.objects.filter(action="conversations.webhook_registered").count() == 1
+
+
+def test_a_manifest_slack_refuses_is_a_clear_error(organization, platform_settings, slack_fake):
+    slack_fake.answers["apps.manifest.export"] = {"ok": True, "manifest": SLACK_MANIFEST}
+    slack_fake.answers["apps.manifest.update"] = {
+        "ok": False,
+        "error": "invalid_manifest",
+        "errors": [
+            {"message": "Request URL didn't respond", "pointer": "/settings/event_subscriptions/request_url"}
+        ],
+    }
+    with pytest.raises(RegistrationError, match="invalid_manifest") as err:
+        webhook_register(
+            account=slack_account(organization), public_url=PUBLIC, app_id="A1", config_token="x"
+        )
+    assert err.value.extra["errors"][0]["pointer"] == "/settings/event_subscriptions/request_url"
+    assert not AuditEntry.objects.filter(action="conversations.webhook_registered").exists()
+
+
 def test_the_command_registers_every_active_account_and_fails_clearly(organization, telegram_api, graph_api):
     telegram_account(organization)
     whatsapp_account(organization)  # no app id: refused with the reason

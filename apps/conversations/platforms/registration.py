@@ -9,8 +9,14 @@
   callback URL, the account's ``verify_token`` and the ``messages`` field; Meta calls our GET
   verification handshake before it answers), and, given the business account id, that account's
   subscription to the app (``POST /{waba-id}/subscribed_apps``).
-- **Slack** has no API for an app's Request URLs outside its manifest: the answer says which URL
-  to paste where.
+- **Slack** (App Manifest API, given the app id and an app configuration token): the app's
+  manifest is exported (``apps.manifest.export``), our URL set as the Request URL of Event
+  Subscriptions, Interactivity and every slash command, and the manifest updated
+  (``apps.manifest.update``); Slack then checks the URL with a ``url_verification`` challenge.
+  Scopes and bot events are left as they are (changing them would need the app reinstalled); the
+  answer names the bot events AgentPay reads that the app does not subscribe to. Without a
+  configuration token (they are per person and expire after 12 hours, so they are passed when
+  registering rather than stored) the answer says which URL to paste where.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from typing import Any
 import httpx
 from django.conf import settings
 from django.urls import reverse
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
 
 from apps.conversations import conf
 from apps.conversations.models import PlatformAccount
@@ -30,6 +38,7 @@ from apps.conversations.platforms.telegram.client import TelegramClient
 from apps.core.exceptions import ApplicationError
 
 TELEGRAM_UPDATES = ["message", "edited_message", "callback_query"]
+SLACK_BOT_EVENTS = ("app_mention", "message.channels", "message.im")
 # Telegram: "1-256 characters. Only characters A-Z, a-z, 0-9, _ and - are allowed."
 TELEGRAM_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
@@ -160,14 +169,60 @@ def _graph(http: httpx.Client, path: str, **kwargs: Any) -> dict[str, Any]:
 def _slack(
     account: PlatformAccount, url: str, secrets: dict[str, str], options: dict[str, str]
 ) -> Registration:
+    app_id = options.get("app_id") or secrets.get("app_id", "")
+    config_token = options.get("config_token", "")
+    if not (app_id and config_token):
+        return Registration(
+            platform="slack",
+            url=url,
+            registered=False,
+            instructions=(
+                f"In the Slack app's settings (api.slack.com/apps), paste {url} as the Request URL under "
+                "Event Subscriptions (subscribe to the message.channels, message.im and app_mention bot "
+                "events), under Interactivity & Shortcuts and as each slash command's Request URL. Slack "
+                "checks it with a url_verification challenge, which this endpoint answers once the "
+                "account's signing_secret is set. Or register it through Slack's App Manifest API: pass "
+                "the app id and an app configuration token (--app-id, --config-token)."
+            ),
+        )
+    client = WebClient(token=config_token, base_url=conf.slack_api_base(), timeout=30)
+    try:
+        manifest = dict(client.apps_manifest_export(app_id=app_id)["manifest"])
+        app_settings = manifest.setdefault("settings", {})
+        events = app_settings.setdefault("event_subscriptions", {})
+        events["request_url"] = url
+        app_settings["interactivity"] = {
+            **app_settings.get("interactivity", {}),
+            "is_enabled": True,
+            "request_url": url,
+        }
+        commands = (manifest.get("features") or {}).get("slash_commands") or []
+        for command in commands:
+            command["url"] = url
+        answer = client.apps_manifest_update(app_id=app_id, manifest=manifest)
+    except SlackApiError as exc:
+        body = exc.response.data if exc.response is not None and isinstance(exc.response.data, dict) else {}
+        raise RegistrationError(
+            f"Slack refused the app manifest: {body.get('error') or exc}",
+            extra={"errors": body.get("errors", [])},
+        ) from exc
+    except (SlackClientError, OSError) as exc:
+        raise RegistrationError(f"Slack is unreachable: {exc}") from exc
+    missing = sorted(set(SLACK_BOT_EVENTS) - set(events.get("bot_events") or []))
     return Registration(
         platform="slack",
         url=url,
-        registered=False,
+        registered=True,
+        detail={
+            "app_id": app_id,
+            "slash_commands": [c.get("command") for c in commands],
+            "permissions_updated": bool(answer.get("permissions_updated")),
+            "bot_events_missing": missing,
+        },
         instructions=(
-            f"In the Slack app's settings (api.slack.com/apps), paste {url} as the Request URL under "
-            "Event Subscriptions (subscribe to the message.channels, message.im and app_mention bot "
-            "events), under Interactivity & Shortcuts and as each slash command's Request URL. Slack checks it with a url_verification "
-            "challenge, which this endpoint answers once the account's signing_secret is set."
+            f"The app does not subscribe to {', '.join(missing)}: add them under Event Subscriptions "
+            "(and reinstall the app) for AgentPay to see those messages."
+            if missing
+            else ""
         ),
     )

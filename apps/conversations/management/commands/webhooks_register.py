@@ -13,9 +13,9 @@ from apps.conversations.platforms.registration import RegistrationError, webhook
 
 class Command(BaseCommand):
     help = (
-        "Register the webhooks of platform accounts with Telegram (setWebhook) and WhatsApp (the Meta "
-        "app's subscription); for Slack, print where to paste the Request URL. Every active account, "
-        "or those named."
+        "Register the webhooks of platform accounts with Telegram (setWebhook), WhatsApp (the Meta "
+        "app's subscription) and Slack (the app manifest's Request URLs, given --app-id and "
+        "--config-token; otherwise where to paste them). Every active account, or those named."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -28,7 +28,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--url", default="", help="the public HTTPS base URL (default: AGENTPAY_PUBLIC_URL)"
         )
-        parser.add_argument("--app-id", default="", help="WhatsApp: the Meta app id")
+        parser.add_argument("--app-id", default="", help="WhatsApp: the Meta app id; Slack: the app id (A…)")
+        parser.add_argument(
+            "--config-token",
+            default="",
+            help="Slack: an app configuration token (api.slack.com/apps, 'Your App Configuration Tokens'; "
+            "valid 12 hours, not stored) to set the Request URLs through the App Manifest API",
+        )
         parser.add_argument(
             "--waba-id", default="", help="WhatsApp: the business account to subscribe to the app"
         )
@@ -55,6 +61,7 @@ class Command(BaseCommand):
                     public_url=options["url"],
                     app_id=options["app_id"],
                     waba_id=options["waba_id"],
+                    config_token=options["config_token"],
                 )
             except RegistrationError as exc:
                 failed += 1
@@ -63,6 +70,8 @@ class Command(BaseCommand):
             if result.registered:
                 self.stdout.write(self.style.SUCCESS(f"{label}: registered {result.url}"))
                 self.stdout.write(json.dumps(result.detail, indent=2, sort_keys=True))
+                if result.instructions:
+                    self.stdout.write(self.style.WARNING(result.instructions))
             else:
                 self.stdout.write(self.style.WARNING(f"{label}: {result.instructions}"))
         if failed:
