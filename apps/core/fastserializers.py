@@ -33,7 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.db import router
+from django.db import connections, router
 from django.utils import timezone
 from rest_framework import ISO_8601, relations
 from rest_framework import fields as drf_fields
@@ -246,8 +246,6 @@ class _PagePlan:
         self.key, self.build, self.scope = key, build, scope
 
     def rows(self, ops: tuple[tuple[Any, ...], ...]) -> list[dict[str, Any]]:
-        from django.db import connections
-
         shape = tuple(op[:2] if op[0] == "filter" else op for op in ops)
         values = [op[2] for op in ops if op[0] == "filter"]
         key = (*self.key, shape)
@@ -283,8 +281,6 @@ class _PagePlan:
 def scope_param(model: Any, field_name: str, value: Any) -> Any:
     """``value`` as a ``filter(<field_name>=value)`` on ``model`` binds it (for
     ``FastRowsMixin.fixed_shape_params``): a UUID is a ``UUID`` on PostgreSQL, hex text on SQLite."""
-    from django.db import connections
-
     field = model._meta.get_field(field_name)
     return field.get_db_prep_value(field.get_prep_value(value), connections[router.db_for_read(model)])
 

@@ -42,7 +42,7 @@ def _payments(organization, n, *, tie=0):
     ]
     base = timezone.now() - datetime.timedelta(hours=1)
     for i, p in enumerate(made):  # distinct times, but `tie` of them share one (the cursor's offset)
-        at = base + datetime.timedelta(seconds=max(i, tie) if i < tie else i)
+        at = base + datetime.timedelta(seconds=tie if i < tie else i)
         OrchestrationPayment.objects.filter(pk=p.pk).update(created_at=at)
     return made
 
