@@ -37,6 +37,7 @@ from apps.conversations.models import (
 from apps.conversations.platforms.base import InboundMessage, Reply, SendError, StatusUpdate
 from apps.conversations.platforms.crypto import secret_hash, secrets_encrypt
 from apps.conversations.platforms.webchat import webchat_event_data
+from apps.core.cache import shared_key, shared_redis
 from apps.core.events import conversation_group, event_publish, org_group
 from apps.core.exceptions import NotFound
 from apps.core.models import Organization
@@ -273,20 +274,13 @@ WEBHOOK_DRAIN_BATCH = 100
 
 
 def _queue_client() -> Any:
-    """The cache's redis-py client when the cache is Redis (one pool per process, see
-    ``apps.core.cache``); None otherwise (local memory: one task per event instead)."""
-    from django.core.cache import cache
-
-    from apps.core.cache import RedisCacheClient
-
-    inner = getattr(cache, "_cache", None)
-    return inner.get_client(write=True) if isinstance(inner, RedisCacheClient) else None
+    """The cache's redis-py client when the cache is Redis; None otherwise (local memory: one task
+    per event instead)."""
+    return shared_redis()
 
 
 def _queue_key(name: str) -> str:
-    from django.conf import settings
-
-    return f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:{name}"
+    return shared_key(name)
 
 
 def webhook_events_enqueue(*, ids: list[int]) -> None:

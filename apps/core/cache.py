@@ -54,3 +54,21 @@ class RedisCache(DjangoRedisCache):
     def __init__(self, server: str, params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = RedisCacheClient
+
+
+def shared_redis() -> Any:
+    """The default cache's redis-py client when that cache is Redis (one per process), for the
+    hand-off queues and flags every process must see; None for a local-memory cache, which only
+    its own process sees (the callers then send one task per item instead)."""
+    from django.core.cache import cache
+
+    inner = getattr(cache, "_cache", None)
+    return inner.get_client(write=True) if isinstance(inner, RedisCacheClient) else None
+
+
+def shared_key(name: str) -> str:
+    """``name`` under the default cache's key prefix (so test workers and deployments sharing one
+    Redis keep apart, and the test suite's per-worker cleanup removes it)."""
+    from django.conf import settings
+
+    return f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:{name}"

@@ -8,6 +8,7 @@ the polling backstop) settle it; failures fall back to the next eligible rail.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import random
@@ -24,6 +25,7 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from apps.core.cache import shared_key, shared_redis
 from apps.core.events import conversation_group, event_publish, org_group
 from apps.core.exceptions import ApplicationError, Conflict, NotFound, Unprocessable
 from apps.payments import conf
@@ -431,8 +433,27 @@ def _attempt_schedule(
     return attempt
 
 
+# --- outbox hand-off: a row due now is picked up by a drain task, sent once per burst ------------
+# A Celery publish per payment cost about a tenth of ``POST /payments/orchestrate``'s CPU (kombu
+# builds a message and its headers per publish). The outbox table is the queue; with a Redis cache
+# a row due now only sets a flag (SET NX), and a drain task is sent when the flag was not already
+# set — once per burst, not per payment. The drain claims due rows it can lock, processes each
+# (``outbox_message_process``: row lock, idempotent), sends one more drain first when its batch was
+# full so other workers share a backlog, and when the table looked empty releases the flag and
+# looks again (a row committed meanwhile saw the flag set and sent nothing). A delayed row (a
+# retry's backoff), a local-memory cache (no shared flag) or Redis failing fall back to one task
+# per row; a lost task loses nothing: the beat task ``payments.outbox_drain`` (every 10 s) takes
+# every due row.
+OUTBOX_DRAIN_FLAG_KEY = "payments:outbox:drain"
+# a drain task queued or running; if it is lost, the flag expires and the next payment sends another
+OUTBOX_DRAIN_FLAG_TTL = 30
+OUTBOX_DRAIN_BATCH = 50
+
+
 def _outbox_kick(message_id: int, *, delay: float = 0.0) -> None:
     def _send() -> None:
+        if delay <= 0 and _outbox_drain_kick():
+            return
         from apps.payments.tasks import outbox_process
 
         try:
@@ -443,6 +464,82 @@ def _outbox_kick(message_id: int, *, delay: float = 0.0) -> None:
             logger.exception("outbox_kick_failed", message_id=message_id)
 
     transaction.on_commit(_send)
+
+
+def _outbox_drain_kick() -> bool:
+    """Make sure a drain task is queued or running (after the due row's commit). False when there
+    is no shared flag (local-memory cache, Redis failing): the caller sends the row's own task."""
+    from redis.exceptions import RedisError
+
+    client = shared_redis()
+    if client is None:
+        return False
+    flag = shared_key(OUTBOX_DRAIN_FLAG_KEY)
+    try:
+        if not client.set(flag, "1", nx=True, ex=OUTBOX_DRAIN_FLAG_TTL):
+            return True  # a drain is queued or running: it will see the row
+    except RedisError:
+        logger.exception("outbox_drain_flag_failed")
+        return False
+    if not _outbox_drain_send():
+        with contextlib.suppress(RedisError):
+            client.delete(flag)  # no drain is coming: let the next row try again
+        return False
+    return True
+
+
+def _outbox_drain_send() -> bool:
+    from apps.payments.tasks import outbox_drain_kicked
+
+    try:
+        outbox_drain_kicked.apply_async(ignore_result=True)
+    except Exception:  # broker down: the beat drain takes the rows
+        logger.exception("outbox_drain_send_failed")
+        return False
+    return True
+
+
+def _outbox_due_unlocked(*, limit: int) -> list[int]:
+    """Ids of due pending rows no other worker is processing (their row locks skipped), oldest first."""
+    with transaction.atomic():
+        return list(
+            OutboxMessage.objects.select_for_update(skip_locked=True)
+            .filter(status=OutboxStatus.PENDING, available_at__lte=timezone.now())
+            .order_by("available_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+
+
+def outbox_drain_kicked(*, batch: int = OUTBOX_DRAIN_BATCH) -> int:
+    """The drain a kick sent: process up to ``batch`` due rows; returns how many were processed."""
+    client = shared_redis()
+    ids = _outbox_due_unlocked(limit=batch)
+    if client is not None and len(ids) >= batch:
+        _outbox_drain_send()  # more may be due: another worker takes them (the flag stays set)
+    done = 0
+    try:
+        for message_id in ids:
+            if outbox_message_process(message_id=message_id) != "skipped":
+                done += 1
+    finally:
+        if client is not None and len(ids) < batch:
+            _outbox_drain_release(client)
+    return done
+
+
+def _outbox_drain_release(client: Any) -> None:
+    """Release the flag, then look again: a row committed after this drain's query saw the flag
+    set and sent nothing."""
+    from redis.exceptions import RedisError
+
+    flag = shared_key(OUTBOX_DRAIN_FLAG_KEY)
+    try:
+        client.delete(flag)
+        again = _outbox_due_unlocked(limit=1) and client.set(flag, "1", nx=True, ex=OUTBOX_DRAIN_FLAG_TTL)
+        if again and not _outbox_drain_send():
+            client.delete(flag)
+    except RedisError:  # the flag expires; the beat drain takes the rows meanwhile
+        logger.exception("outbox_drain_release_failed")
 
 
 def _compliance_outcome(

@@ -19,6 +19,11 @@ def outbox_drain() -> int:
     return services.outbox_drain()
 
 
+@shared_task(name="payments.outbox_drain_kicked")
+def outbox_drain_kicked() -> int:
+    return services.outbox_drain_kicked()
+
+
 @shared_task(name="payments.webhook_process", bind=True, max_retries=20)
 def webhook_process(self: Any, event_row_id: int) -> str:
     try:

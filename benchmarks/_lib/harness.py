@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
@@ -76,6 +77,16 @@ def manage_shell(env: dict[str, str], code: str) -> str:
         [PY, "manage.py", "shell", "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True
     )
     return proc.stdout.strip().splitlines()[-1]
+
+
+def wsgi_call(app: Any, environ: dict[str, Any]) -> tuple[int, bytes]:
+    """One request through a WSGI callable in this process: (status code, body)."""
+    status: list[str] = []
+    chunks = app(environ, lambda s, h, *a: status.append(s))
+    out = b"".join(chunks)
+    if hasattr(chunks, "close"):
+        chunks.close()
+    return int(status[0].split()[0]), out
 
 
 def free_port() -> int:

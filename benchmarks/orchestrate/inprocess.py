@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._lib.harness import bench_env, ensure_database  # noqa: E402
+from benchmarks._lib.harness import bench_env, ensure_database, wsgi_call  # noqa: E402
 from benchmarks.orchestrate.run import BODY  # noqa: E402  (the load benchmark's payment)
 
 
@@ -83,12 +83,7 @@ def main() -> None:
         }
         if idempotency_key:
             environ["HTTP_IDEMPOTENCY_KEY"] = idempotency_key
-        status: list[str] = []
-        chunks = handler(environ, lambda s, h, *a: status.append(s))
-        out = b"".join(chunks)
-        if hasattr(chunks, "close"):
-            chunks.close()
-        return int(status[0].split()[0]), out
+        return wsgi_call(handler, environ)
 
     n = int(os.environ.get("BENCH_REQUESTS", "300"))
     for i in range(30):  # warm-up: imports, catalogue, FX table, connection pool
