@@ -53,6 +53,7 @@ from apps.compliance.rules import (
 from apps.compliance.screening.index import sanctions_index
 from apps.compliance.sql import audit_append_sql, insert_params, insert_sql, prepared_cursor
 from apps.compliance.types import ComplianceDecision, RuleOutcome, ScreeningHit
+from apps.core.db.statements import CompiledRead
 from apps.core.exceptions import ApplicationError
 
 logger = structlog.get_logger(__name__)
@@ -61,16 +62,21 @@ logger = structlog.get_logger(__name__)
 # --- KYC ----------------------------------------------------------------------------
 
 
+# read on every payment (routing needs the tier before compliance decides): its SQL compiled once
+_kyc_tier_read = CompiledRead(
+    KycProfile,
+    lambda organization_id, party_ref: KycProfile.objects.filter(
+        organization_id=organization_id, party_ref=party_ref
+    ).values_list("tier", flat=True)[:1],
+)
+
+
 def customer_kyc_tier(*, organization: Any, party_ref: str) -> str:
     """``"none" | "basic" | "full"`` for a party of ``organization`` (contract 3)."""
     if not party_ref:
         return KycTier.NONE
-    tier = (
-        KycProfile.objects.filter(organization=organization, party_ref=party_ref)
-        .values_list("tier", flat=True)
-        .first()
-    )
-    return str(tier or KycTier.NONE)
+    organization_id = getattr(organization, "pk", organization)
+    return str(_kyc_tier_read.first(organization_id, party_ref) or KycTier.NONE)
 
 
 @transaction.atomic

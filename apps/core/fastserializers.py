@@ -43,6 +43,8 @@ from rest_framework.relations import PKOnlyObject
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
+from apps.core.db.statements import converted_row
+
 _MISSING = object()
 
 
@@ -299,13 +301,7 @@ def _page_rows(connection: Any, statement: _PageStatement, params: list[Any]) ->
     names, converters = statement.names, statement.converters
     out = []
     for raw in fetched:
-        row = list(raw)
-        for pos, (convs, expression) in converters.items():
-            value = row[pos]
-            for convert in convs:
-                value = convert(value, expression, connection)
-            row[pos] = value
-        out.append(dict(zip(names, row, strict=False)))
+        out.append(dict(zip(names, converted_row(raw, converters, connection), strict=False)))
     return out
 
 

@@ -26,6 +26,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.core.cache import shared_key, shared_redis
+from apps.core.db.statements import CompiledRead
 from apps.core.events import conversation_group, event_publish, org_group
 from apps.core.exceptions import ApplicationError, Conflict, NotFound, Unprocessable
 from apps.payments import conf
@@ -283,14 +284,24 @@ def preferences_for(user: Any) -> Preferences:
         or getattr(type(user), "payment_preferences", None) is None
     ):
         return Preferences()
-    row = UserPreferences.objects.filter(user_id=user.pk).first()
+    row = _preferences_read.first(user.pk)
     if row is None:
         return Preferences()
+    preferred_rails, cost_weight, default_currency = row
     return Preferences(
-        preferred_rails=tuple(row.preferred_rails or ()),
-        cost_weight=row.cost_weight,
-        default_currency=row.default_currency,
+        preferred_rails=tuple(preferred_rails or ()),
+        cost_weight=cost_weight,
+        default_currency=default_currency,
     )
+
+
+# read on every payment a person makes: its SQL compiled once (``apps.core.db.statements``)
+_preferences_read = CompiledRead(
+    UserPreferences,
+    lambda user_id: UserPreferences.objects.filter(user_id=user_id).values_list(
+        "preferred_rails", "cost_weight", "default_currency"
+    )[:1],
+)
 
 
 @transaction.atomic

@@ -6,7 +6,8 @@ PostgreSQL + Redis, and prints per request: CPU time of this process
 (``time.process_time``), SQL statements (``CaptureQueriesContext``) and, with
 ``BENCH_PROFILE=1``, the top functions of a cProfile run.
 
-Env: BENCH_DATABASE_URL, BENCH_REDIS_URL (defaults: agentpay_bench_orchestrate, Redis db 4),
+Env: BENCH_DATABASE_URL, BENCH_REDIS_URL (defaults: agentpay_bench_orchestrate, Redis db 4), BENCH_FRESH_DB
+(default 1: the database copied from an empty migrated template, so runs are comparable),
 BENCH_REQUESTS (default 300), BENCH_PROFILE (0/1), BENCH_PROFILE_SORT (tottime|cumulative),
 BENCH_SHOW_SQL (0/1: print the statements of one request), BENCH_PROFILE_OUT (a file for the
 pstats dump), BENCH_PROFILE_LINES (60).
@@ -31,7 +32,7 @@ from benchmarks.orchestrate.run import BODY  # noqa: E402  (the load benchmark's
 
 def main() -> None:
     env = bench_env("agentpay_bench_orchestrate", redis_db=int(os.environ.get("BENCH_REDIS_DB", "4")))
-    ensure_database(env)
+    ensure_database(env, fresh=os.environ.get("BENCH_FRESH_DB", "1") == "1")
     os.environ.update(env)
 
     import django

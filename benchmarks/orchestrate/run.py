@@ -7,7 +7,8 @@
     load process) at rising concurrency: req/s and p50/p95/p99.
     Target >= 500 payments/s at p95 < 100 ms.
 
-Env: BENCH_SERVER=granian|uvicorn|gunicorn (harness.server), BENCH_WORKERS, BENCH_THREADS, BENCH_SECONDS, BENCH_DATABASE_URL, BENCH_REDIS_URL.
+Env: BENCH_SERVER=granian|uvicorn|gunicorn (harness.server), BENCH_WORKERS, BENCH_THREADS, BENCH_SECONDS, BENCH_DATABASE_URL, BENCH_REDIS_URL,
+BENCH_FRESH_DB (default 1: the database copied from an empty migrated template, so runs compare).
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ BODY = {
 
 def main() -> None:
     env = bench_env("agentpay_bench_orchestrate", redis_db=int(os.environ.get("BENCH_REDIS_DB", "4")))
-    ensure_database(env)
+    ensure_database(env, fresh=os.environ.get("BENCH_FRESH_DB", "1") == "1")
     token = manage_shell(env, SEED)
     routing = json.loads(manage_shell(env, ROUTING))
     print("orchestrate (a): routing decision in process, generated realistic requests")

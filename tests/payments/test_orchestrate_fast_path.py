@@ -187,7 +187,7 @@ def test_statements_of_an_idempotent_orchestrate(rails, auth_client, compliance,
     ours = [s.split(" (")[0].split(" SET ")[0] for s in sql if '"payments_' in s.split(" WHERE ")[0]]
     assert [" ".join(s.split()[:3]) for s in ours] == [
         'INSERT INTO "payments_idempotencyrecord"',  # reserved, committed at once (autocommit)
-        'SELECT "payments_userpreferences"."id", "payments_userpreferences"."user_id",',
+        'SELECT "payments_userpreferences"."preferred_rails" AS',  # the three columns routing reads
         'INSERT INTO "payments_orchestrationpayment"',  # already screening
         'UPDATE "payments_orchestrationpayment"',  # the verdict
         'INSERT INTO "payments_paymentevent"',  # the three events

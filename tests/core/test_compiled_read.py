@@ -1,0 +1,110 @@
+"""``CompiledRead``: a hot read's compiled SQL reused, with the ORM's answers for every value."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from apps.compliance.models import KycProfile
+from apps.compliance.services import customer_kyc_tier, kyc_profile_upsert
+from apps.core.db.statements import CompiledRead
+from apps.payments.models import OrchestrationPayment, UserPreferences
+from apps.payments.services import Preferences, preferences_for
+from tests.factories import ConversationFactory, OrganizationFactory, PaymentFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+class Counting:
+    """A ``build`` that counts how often a queryset is built (i.e. the ORM compiles)."""
+
+    def __init__(self, build: Any) -> None:
+        self.build, self.calls = build, 0
+
+    def __call__(self, *values: Any) -> Any:
+        self.calls += 1
+        return self.build(*values)
+
+
+def tier_query(organization_id: Any, party_ref: Any) -> Any:
+    return KycProfile.objects.filter(organization_id=organization_id, party_ref=party_ref).values_list(
+        "tier", flat=True
+    )[:1]
+
+
+def test_answers_equal_the_orms_and_postgresql_reuses_the_statement(organization):
+    other = OrganizationFactory()
+    kyc_profile_upsert(organization=organization, party_ref="ana", tier="full")
+    kyc_profile_upsert(organization=other, party_ref="ana", tier="basic")
+    kyc_profile_upsert(organization=organization, party_ref="bia", tier="basic")
+    build = Counting(tier_query)
+    read = CompiledRead(KycProfile, build)
+    cases = [(organization.pk, "ana"), (other.pk, "ana"), (organization.pk, "bia"), (organization.pk, "zé")]
+    for _ in range(2):
+        for org_id, ref in cases:
+            with CaptureQueriesContext(connection) as queries:
+                got = read.first(org_id, ref)
+            assert [got] == (list(tier_query(org_id, ref)) or [None])
+            assert len(queries.captured_queries) == 1  # read through Django's cursor: logged
+    assert [read.first(o, r) for o, r in cases] == ["full", "basic", "basic", None]
+    if connection.vendor == "postgresql":
+        assert build.calls == 1  # compiled once, then the same SQL with new values
+    else:
+        # SQLite binds a UUID as hex text: the parameters are not the values, so the ORM runs
+        assert build.calls == 3 * len(cases)  # every call
+
+
+def test_a_json_column_comes_back_as_the_orm_converts_it():
+    user = UserFactory()
+    UserPreferences.objects.create(
+        user=user, preferred_rails=["pix", "wise"], cost_weight=0.25, default_currency="BRL"
+    )
+    for _ in range(2):  # the compiling call and the cached one
+        prefs = preferences_for(user)
+        assert prefs == Preferences(preferred_rails=("pix", "wise"), cost_weight=0.25, default_currency="BRL")
+    assert preferences_for(UserFactory()) == Preferences()  # no row: the defaults
+
+
+def test_a_none_value_gets_the_orms_is_null_not_the_compiled_equality(organization):
+    conversation = ConversationFactory(organization=organization)
+    PaymentFactory(organization=organization, conversation=conversation, payee_ref="in-chat")
+    PaymentFactory(organization=organization, conversation=None, payee_ref="by-api")
+
+    def payees(organization_id: Any, conversation_id: Any) -> Any:
+        return OrchestrationPayment.objects.filter(
+            organization_id=organization_id, conversation_id=conversation_id
+        ).values_list("payee_ref", flat=True)
+
+    read = CompiledRead(OrchestrationPayment, payees)
+    assert read.rows(organization.pk, conversation.pk) == ["in-chat"]
+    assert read.rows(organization.pk, None) == ["by-api"]  # IS NULL, as the ORM compiles it
+    assert read.rows(organization.pk, conversation.pk) == ["in-chat"]
+
+
+def test_a_value_of_another_type_is_converted_by_the_orm(organization):
+    kyc_profile_upsert(organization=organization, party_ref="17", tier="full")
+    read = CompiledRead(KycProfile, tier_query)
+    assert read.first(organization.pk, "17") == "full"
+    # an int for the text column: the ORM turns it into "17"; bound as an int it would not match
+    assert read.first(organization.pk, 17) == "full"
+    assert customer_kyc_tier(organization=organization, party_ref="17") == "full"
+    assert customer_kyc_tier(organization=organization.pk, party_ref="nobody") == "none"
+
+
+def test_other_querysets_are_left_to_the_orm(organization):
+    kyc_profile_upsert(organization=organization, party_ref="ana", tier="full")
+    as_dicts = Counting(lambda org_id: KycProfile.objects.filter(organization_id=org_id).values("tier"))
+    read = CompiledRead(KycProfile, as_dicts)
+    assert read.rows(organization.pk) == [{"tier": "full"}] == read.rows(organization.pk)
+    assert as_dicts.calls == 2
+    empty = CompiledRead(
+        KycProfile, lambda refs: KycProfile.objects.filter(party_ref__in=refs).values_list("tier")
+    )
+    assert empty.rows([]) == [] and empty.rows(["ana"]) == [("full",)]  # an IN list: never the cache
+    listed = CompiledRead(
+        KycProfile, lambda refs: KycProfile.objects.filter(party_ref__in=refs).values_list("tier")
+    )
+    assert listed.rows(["ana"]) == [("full",)] and listed.rows(["ana", "bia"]) == [("full",)]
