@@ -175,11 +175,11 @@ class FastRepresentationMixin:
             cls._fast_row_steps = None if any(step is None for step in steps) else steps  # type: ignore[attr-defined]
         return cls.__dict__["_fast_row_steps"]  # type: ignore[no-any-return]
 
-    def row_representation(self, row: dict[str, Any]) -> dict[str, Any]:
+    def row_representation(self, row: dict[str, Any], tz: Any = _MISSING) -> dict[str, Any]:
         """The output of ``to_representation`` for the model instance ``row`` (a ``values()`` dict
-        holding every column of ``row_steps``) was read from."""
+        holding every column of ``row_steps``) was read from. ``tz``: the current time zone, when
+        the caller (a page of rows) has looked it up already."""
         ret: dict[str, Any] = {}
-        tz: Any = _MISSING
         for step in self.row_steps() or ():
             value = row[step.column]
             if value is None:
@@ -375,7 +375,8 @@ class FastRowsMixin:
         if rows is None:
             rows = self.filter_queryset(self.get_queryset()).values(*columns)  # type: ignore[attr-defined]
         page = self.paginate_queryset(rows)  # type: ignore[attr-defined]
-        data = [serializer.row_representation(row) for row in (rows if page is None else page)]
+        tz = timezone.get_current_timezone() if settings.USE_TZ else None  # once per page, not per row
+        data = [serializer.row_representation(row, tz) for row in (rows if page is None else page)]
         if page is not None:
             return self.get_paginated_response(data)  # type: ignore[attr-defined]
         return Response(data)

@@ -208,7 +208,9 @@ def test_the_payment_list_reads_rows_and_pages_with_the_cursor(auth_client, orga
     rendered = []
     real = FastRepresentationMixin.row_representation
     monkeypatch.setattr(
-        FastRepresentationMixin, "row_representation", lambda self, row: rendered.append(1) or real(self, row)
+        FastRepresentationMixin,
+        "row_representation",
+        lambda self, row, *tz: rendered.append(1) or real(self, row, *tz),
     )
     made = [
         OrchestrationPayment.objects.create(
