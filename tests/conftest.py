@@ -111,6 +111,25 @@ def _clear_cache() -> Iterator[None]:
 
 
 @pytest.fixture
+def handed_back(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``handed_back()``: whether the default connection was closed (handed back to the pool) since
+    the fixture was set up. An in-memory SQLite test database ignores ``close()`` (closing it
+    would drop the database), so there the close request is what is checked."""
+    from django.db import connection
+
+    requested: list[int] = []
+    close = connection.close
+
+    def spy() -> None:
+        requested.append(1)
+        close()
+
+    monkeypatch.setattr(connection, "close", spy)
+    in_memory = connection.vendor == "sqlite" and connection.is_in_memory_db()
+    return lambda: bool(requested) and (in_memory or connection.connection is None)
+
+
+@pytest.fixture
 def organization(db: Any) -> Any:
     return OrganizationFactory()
 

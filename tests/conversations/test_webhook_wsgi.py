@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 from django.core.signals import got_request_exception
 from django.core.wsgi import get_wsgi_application
-from django.db import connection
 from django.test import RequestFactory
 from django_prometheus.middleware import Metrics
 
@@ -101,7 +100,7 @@ def counter(metric: Any) -> float:
 
 
 def test_a_webhook_is_stored_before_the_200_and_the_connection_goes_back(
-    app, organization, platform_settings, handoff
+    app, organization, platform_settings, handoff, handed_back
 ):
     telegram_account(organization)
     metrics = Metrics.get_instance()
@@ -109,7 +108,7 @@ def test_a_webhook_is_stored_before_the_200_and_the_connection_goes_back(
     answered = webhook_responses_total.labels("telegram", "200")._value.get()
     resp = tg(app, 1)
     # the connection was handed back (CONN_MAX_AGE 0 / the pool), as Django's request_finished does
-    assert connection.connection is None
+    assert handed_back()
     assert resp.status_code == 200 and resp.json() == {"ok": True, "stored": 1}
     [event] = WebhookEvent.objects.all()
     assert event.event_id.endswith(":1") and event.status == "received"
@@ -158,7 +157,7 @@ def test_the_whatsapp_handshake_is_answered(app, organization, platform_settings
 
 
 def test_an_exception_in_the_view_is_the_json_500_and_reported(
-    app, organization, platform_settings, monkeypatch
+    app, organization, platform_settings, monkeypatch, handed_back
 ):
     telegram_account(organization)
 
@@ -174,7 +173,7 @@ def test_an_exception_in_the_view_is_the_json_500_and_reported(
     got_request_exception.connect(receiver)
     try:
         resp = tg(app, 1)
-        assert connection.connection is None
+        assert handed_back()
     finally:
         got_request_exception.disconnect(receiver)
     assert resp.status_code == 500

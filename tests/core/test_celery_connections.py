@@ -22,12 +22,13 @@ def test_celery_keeps_connections_between_tasks_instead_of_closing_the_pool():
     assert app.conf.get("CELERY_DB_REUSE_MAX") == settings.CELERY_DB_REUSE_MAX  # what the fix-up reads
 
 
-def test_after_a_task_a_broken_or_obsolete_connection_goes(monkeypatch):
+def test_after_a_task_a_broken_or_obsolete_connection_goes(monkeypatch, handed_back):
     connection.ensure_connection()
     connection.errors_occurred = True  # as after a failed query
     monkeypatch.setattr(connection, "is_usable", lambda: False)
+    assert not handed_back()
     _connections_release(task=_worker_task())
-    assert connection.connection is None
+    assert handed_back()
 
 
 def test_a_usable_connection_within_its_age_stays(monkeypatch):
