@@ -125,7 +125,7 @@ def handed_back(monkeypatch: pytest.MonkeyPatch) -> Any:
         close()
 
     monkeypatch.setattr(connection, "close", spy)
-    in_memory = connection.vendor == "sqlite" and connection.is_in_memory_db()
+    in_memory = connection.vendor == "sqlite" and connection.is_in_memory_db()  # type: ignore[attr-defined]
     return lambda: bool(requested) and (in_memory or connection.connection is None)
 
 
