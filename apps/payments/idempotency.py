@@ -27,6 +27,7 @@ from django.utils import timezone
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.core.db.statements import rows_insert
 from apps.core.exceptions import Conflict, Unprocessable
 from apps.core.tenancy import request_organization
 from apps.payments import conf
@@ -74,18 +75,17 @@ def idempotency_begin(*, scope: str, key: str, fingerprint: str) -> IdempotencyR
     expires = now + timedelta(hours=conf.idempotency_ttl_hours())
     for _ in range(2):
         try:
+            record = IdempotencyRecord(scope=scope, key=key, request_hash=fingerprint, expires_at=expires)
             if transaction.get_connection().in_atomic_block:
                 with (
                     transaction.atomic()
                 ):  # a savepoint, so a conflict leaves the caller's transaction usable
-                    return IdempotencyRecord.objects.create(
-                        scope=scope, key=key, request_hash=fingerprint, expires_at=expires
-                    )
+                    rows_insert([record])
+                    return record
             # autocommit: the INSERT is its own transaction (no BEGIN/COMMIT round trips), committed
             # before the work starts so a concurrent retry sees it in flight
-            return IdempotencyRecord.objects.create(
-                scope=scope, key=key, request_hash=fingerprint, expires_at=expires
-            )
+            rows_insert([record])
+            return record
         except IntegrityError:
             existing = IdempotencyRecord.objects.filter(scope=scope, key=key).first()
             if existing is None:

@@ -26,7 +26,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.core.cache import shared_key, shared_redis
-from apps.core.db.statements import CompiledRead
+from apps.core.db.statements import CompiledRead, rows_insert
 from apps.core.events import conversation_group, event_publish, org_group
 from apps.core.exceptions import ApplicationError, Conflict, NotFound, Unprocessable
 from apps.payments import conf
@@ -433,13 +433,15 @@ def _attempt_schedule(
         )
         + 1
     )
-    attempt = PaymentAttempt.objects.create(payment=payment, number=number, rail=rail)
-    message = OutboxMessage.objects.create(
+    attempt = PaymentAttempt(payment=payment, number=number, rail=rail)
+    rows_insert([attempt])
+    message = OutboxMessage(
         kind="initiate",
         payment=payment,
         attempt=attempt,
         available_at=timezone.now() + timedelta(seconds=delay),
     )
+    rows_insert([message])
     _outbox_kick(message.pk, delay=delay)
     return attempt
 
@@ -694,7 +696,7 @@ def payment_orchestrate_full(
     )
     try:
         with transaction.atomic():
-            payment.save(force_insert=True)
+            rows_insert([payment])  # save(force_insert=True), its INSERT compiled once
             _transition_log(events[1], events[1].reason)  # screening: the row exists from here
             to_status, reason, data, fields = _compliance_outcome(payment=payment, actor=actor)
             event, update_fields = _transition_step(
@@ -707,7 +709,7 @@ def payment_orchestrate_full(
             )
             events.append(event)
             payment.save(update_fields=update_fields)
-            PaymentEvent.objects.bulk_create(events)
+            rows_insert(events)
             _transition_log(event, reason)
             attempts: list[PaymentAttempt] = []
             if to_status == PaymentStatus.APPROVED:

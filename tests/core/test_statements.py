@@ -1,7 +1,8 @@
-"""``CompiledRead``: a hot read's compiled SQL reused, with the ORM's answers for every value."""
+"""`apps.core.db.statements`: hot reads and inserts with SQL compiled once, answering as the ORM would."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.compliance.models import KycProfile
 from apps.compliance.services import customer_kyc_tier, kyc_profile_upsert
-from apps.core.db.statements import CompiledRead
+from apps.core.db.statements import CompiledRead, rows_insert
 from apps.payments.models import OrchestrationPayment, UserPreferences
 from apps.payments.services import Preferences, preferences_for
 from tests.factories import ConversationFactory, OrganizationFactory, PaymentFactory, UserFactory
@@ -108,3 +109,103 @@ def test_other_querysets_are_left_to_the_orm(organization):
         KycProfile, lambda refs: KycProfile.objects.filter(party_ref__in=refs).values_list("tier")
     )
     assert listed.rows(["ana"]) == [("full",)] and listed.rows(["ana", "bia"]) == [("full",)]
+
+
+# --- rows_insert -----------------------------------------------------------------------------
+def _row(model: Any, pk: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    row = model.objects.filter(pk=pk).values().get()
+    return {k: v for k, v in row.items() if k not in skip}
+
+
+def test_an_inserted_payment_is_the_row_save_writes(organization):
+    from djmoney.money import Money
+
+    def payment(ref: str) -> OrchestrationPayment:
+        return OrchestrationPayment(
+            organization=organization,
+            amount=Decimal("1234.5678"),
+            amount_currency="BRL",
+            payee_ref=ref,
+            payee_name="João Ñandú",
+            payee_identifiers={"pix_key": "joao@example.com", "n": [1, 2.5]},
+            metadata={"kyc_tier": "basic", "nested": {"a": None}},
+            selected_rail="pix",
+        )
+
+    fast, orm = payment("fast"), payment("orm")
+    with CaptureQueriesContext(connection) as queries:
+        rows_insert([fast])
+    orm.save(force_insert=True)
+    assert len(queries.captured_queries) == 1
+    assert not fast._state.adding and fast._state.db == "default"
+    skip = ("id", "payee_ref", "created_at", "updated_at")
+    assert _row(OrchestrationPayment, fast.pk, skip) == _row(OrchestrationPayment, orm.pk, skip)
+    stored = OrchestrationPayment.objects.get(pk=fast.pk)
+    assert stored.amount == Money("1234.5678", "BRL") and stored.payee_identifiers["n"] == [1, 2.5]
+    assert stored.created_at == fast.created_at  # auto_now_add set on the instance, as save() does
+
+
+def test_several_rows_take_one_statement_and_get_their_keys_in_order(organization):
+    from apps.payments.models import PaymentEvent
+
+    payment = PaymentFactory(organization=organization)
+    events = [
+        PaymentEvent(payment=payment, from_status=a, to_status=b, actor="system", reason=b)
+        for a, b in (("", "created"), ("created", "screening"), ("screening", "approved"))
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        rows_insert(events)
+    assert len(queries.captured_queries) == 1
+    assert all(e.pk is not None and not e._state.adding for e in events)
+    stored = dict(PaymentEvent.objects.filter(payment=payment).values_list("pk", "to_status"))
+    assert stored == {e.pk: e.to_status for e in events}
+    # the same statement shape again: a new batch, new keys
+    more = [
+        PaymentEvent(payment=payment, from_status="approved", to_status=s, actor="x", reason="r")
+        for s in ("initiated", "succeeded", "refunded")
+    ]
+    rows_insert(more)
+    assert len({e.pk for e in events + more}) == 6 == PaymentEvent.objects.filter(payment=payment).count()
+
+
+def test_a_model_with_save_receivers_or_an_expression_goes_through_the_orm(organization):
+    from django.db.models import Value
+    from django.db.models.signals import post_save
+
+    from apps.payments.models import PaymentAttempt
+
+    payment = PaymentFactory(organization=organization)
+    seen: list[Any] = []
+
+    def receiver(sender: Any, instance: Any, created: bool, **_kw: Any) -> None:
+        seen.append((instance.pk, created))
+
+    post_save.connect(receiver, sender=PaymentAttempt)
+    try:
+        attempt = PaymentAttempt(payment=payment, number=1, rail="pix")
+        rows_insert([attempt])
+    finally:
+        post_save.disconnect(receiver, sender=PaymentAttempt)
+    assert seen == [(attempt.pk, True)]  # the receiver ran: save() did the insert
+    # a value that is an expression is compiled by the ORM
+    second = PaymentAttempt(payment=payment, number=Value(7), rail="wise")
+    rows_insert([second])
+    assert PaymentAttempt.objects.get(pk=second.pk).number == 7
+
+
+def test_a_failing_insert_raises_and_marks_the_transaction_like_save(organization):
+    from django.db import IntegrityError, transaction
+
+    from apps.payments.models import PaymentAttempt
+
+    payment = PaymentFactory(organization=organization)
+    first = PaymentAttempt(payment=payment, number=1, rail="pix")
+    rows_insert([first])
+    again = PaymentAttempt(pk=first.pk, payment=payment, number=2, rail="pix")
+    with transaction.atomic():
+        with pytest.raises(IntegrityError):
+            rows_insert([again])
+        # as after a failing save(): the block is marked, and leaving it rolls it back
+        assert transaction.get_connection().needs_rollback
+    assert again._state.adding  # not marked saved
+    assert PaymentAttempt.objects.filter(payment=payment).count() == 1
