@@ -26,7 +26,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.core.cache import shared_key, shared_redis
-from apps.core.db.statements import CompiledRead, rows_insert
+from apps.core.db.statements import CompiledRead, row_update, rows_insert
 from apps.core.events import conversation_group, event_publish, org_group
 from apps.core.exceptions import ApplicationError, Conflict, NotFound, Unprocessable
 from apps.payments import conf
@@ -708,7 +708,7 @@ def payment_orchestrate_full(
                 fields=fields,
             )
             events.append(event)
-            payment.save(update_fields=update_fields)
+            row_update(payment, update_fields)  # save(update_fields=...), its UPDATE compiled once
             rows_insert(events)
             _transition_log(event, reason)
             attempts: list[PaymentAttempt] = []

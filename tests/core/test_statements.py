@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.compliance.models import KycProfile
 from apps.compliance.services import customer_kyc_tier, kyc_profile_upsert
-from apps.core.db.statements import CompiledRead, rows_insert
+from apps.core.db.statements import CompiledRead, row_update, rows_insert
 from apps.payments.models import OrchestrationPayment, UserPreferences
 from apps.payments.services import Preferences, preferences_for
 from tests.factories import ConversationFactory, OrganizationFactory, PaymentFactory, UserFactory
@@ -209,3 +209,53 @@ def test_a_failing_insert_raises_and_marks_the_transaction_like_save(organizatio
         assert transaction.get_connection().needs_rollback
     assert again._state.adding  # not marked saved
     assert PaymentAttempt.objects.filter(payment=payment).count() == 1
+
+
+# --- row_update ------------------------------------------------------------------------------
+def test_an_update_writes_what_save_with_update_fields_writes(organization):
+    fast, orm = PaymentFactory(organization=organization), PaymentFactory(organization=organization)
+    before = OrchestrationPayment.objects.get(pk=fast.pk).updated_at
+    for payment in (fast, orm):
+        payment.status = "approved"
+        payment.metadata = {"compliance": {"decision": "approve", "reasons": ["ok", "ñ"]}}
+        payment.payee_name = "should not be written"
+    with CaptureQueriesContext(connection) as queries:
+        row_update(fast, ["status", "metadata", "updated_at"])
+    orm.save(update_fields=["status", "metadata", "updated_at"])
+    assert len(queries.captured_queries) == 1
+    skip = ("id", "created_at", "updated_at")
+    assert _row(OrchestrationPayment, fast.pk, skip) == _row(OrchestrationPayment, orm.pk, skip)
+    stored = OrchestrationPayment.objects.get(pk=fast.pk)
+    assert stored.status == "approved" and stored.payee_name != "should not be written"
+    assert stored.updated_at == fast.updated_at > before  # auto_now, set on the instance as save() does
+
+
+def test_an_update_that_matches_no_row_raises_like_save(organization):
+    from django.db import DatabaseError
+
+    payment = PaymentFactory(organization=organization)
+    OrchestrationPayment.objects.filter(pk=payment.pk).delete()
+    payment.status = "approved"
+    with pytest.raises(DatabaseError, match="did not affect any rows"):
+        row_update(payment, ["status"])
+
+
+def test_an_unknown_field_or_save_receivers_go_through_save(organization):
+    from django.db.models.signals import post_save
+
+    payment = PaymentFactory(organization=organization)
+    with pytest.raises(ValueError, match="do not exist"):
+        row_update(payment, ["status", "no_such_field"])  # save()'s own error
+    seen: list[Any] = []
+
+    def receiver(sender: Any, instance: Any, update_fields: Any = None, **_kw: Any) -> None:
+        seen.append(set(update_fields))
+
+    post_save.connect(receiver, sender=OrchestrationPayment)
+    try:
+        payment.status = "approved"
+        row_update(payment, ["status"])
+    finally:
+        post_save.disconnect(receiver, sender=OrchestrationPayment)
+    assert seen == [{"status"}]
+    assert OrchestrationPayment.objects.get(pk=payment.pk).status == "approved"

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.core.exceptions import EmptyResultSet
-from django.db import connections, models, router, transaction
+from django.db import DatabaseError, connections, models, router, transaction
 from django.db.models import signals
 from django.db.models.query import FlatValuesListIterable, ValuesListIterable
 
@@ -154,6 +154,69 @@ def rows_insert(objs: Sequence[models.Model]) -> None:
     for obj in objs:
         obj._state.adding = False
         obj._state.db = alias
+
+
+_UPDATES: dict[tuple[Any, str, tuple[str, ...]], tuple[str, tuple[Any, ...]]] = {}
+
+
+def row_update(obj: models.Model, update_fields: Sequence[str]) -> None:
+    """``obj.save(update_fields=update_fields)`` — the same ``pre_save`` values (``auto_now``),
+    prepared parameters, ``DatabaseError`` when no row matched — in one UPDATE whose SQL is built
+    once per model, database and field list. The ORM does it instead in the cases
+    ``rows_insert`` leaves to it, for a model with ``select_on_save``, a name that is not a
+    concrete field of the model's own table, or the primary key among the fields."""
+    model = type(obj)
+    names = tuple(update_fields)
+    if not names:
+        return  # as save(update_fields=[]): nothing to do
+    alias = router.db_for_write(model, instance=obj)
+    connection = connections[alias]
+    plan = _update_plan(model, alias, names) if _updatable(model, obj) else None
+    if plan is None:
+        obj.save(update_fields=names, using=alias)
+        return
+    sql, fields = plan
+    params: list[Any] = []
+    for field in fields:
+        value = field.pre_save(obj, False)
+        if hasattr(value, "resolve_expression"):  # an expression: the ORM compiles it
+            obj.save(update_fields=names, using=alias)
+            return
+        params.append(field.get_db_prep_save(value, connection))
+    params.append(model._meta.pk.get_db_prep_value(obj.pk, connection))
+    with transaction.mark_for_rollback_on_error(using=alias), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        matched = cursor.rowcount
+    if matched == 0:
+        raise DatabaseError("Save with update_fields did not affect any rows.")
+    obj._state.db = alias
+
+
+def _updatable(model: Any, obj: models.Model) -> bool:
+    meta = model._meta
+    if meta.parents or meta.proxy or meta.select_on_save or model.save is not models.Model.save:
+        return False
+    if type(obj) is not model or obj._state.adding or obj.pk is None:
+        return False
+    return not (signals.pre_save.has_listeners(model) or signals.post_save.has_listeners(model))
+
+
+def _update_plan(model: Any, alias: str, names: tuple[str, ...]) -> tuple[str, tuple[Any, ...]] | None:
+    key = (model, alias, names)
+    plan = _UPDATES.get(key)
+    if plan is None:
+        meta = model._meta
+        by_name = {f.name: f for f in meta.local_concrete_fields} | {
+            f.attname: f for f in meta.local_concrete_fields
+        }
+        fields = tuple(by_name.get(name) for name in names)
+        if any(f is None or f.primary_key or f.generated for f in fields):
+            return None
+        qn = connections[alias].ops.quote_name
+        assignments = ", ".join(f"{qn(f.column)} = %s" for f in fields)  # type: ignore[union-attr]
+        sql = f"UPDATE {qn(meta.db_table)} SET {assignments} WHERE {qn(meta.pk.column)} = %s"  # noqa: S608
+        plan = _UPDATES[key] = (sql, fields)
+    return plan
 
 
 def _orm_insert(objs: Sequence[models.Model], alias: str) -> None:
