@@ -37,7 +37,7 @@ from apps.conversations.models import (
 from apps.conversations.platforms.base import InboundMessage, Reply, SendError, StatusUpdate
 from apps.conversations.platforms.crypto import secret_hash, secrets_encrypt
 from apps.conversations.platforms.webchat import webchat_event_data
-from apps.core.cache import shared_key, shared_redis
+from apps.core.cache import registered_script, shared_key, shared_redis
 from apps.core.events import conversation_group, event_publish, org_group
 from apps.core.exceptions import NotFound
 from apps.core.models import Organization
@@ -313,16 +313,10 @@ _PUSH_LUA = """
 redis.call('RPUSH', KEYS[1], unpack(ARGV, 2))
 return redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1])
 """
-_push_scripts: dict[int, Any] = {}
 
 
 def _push_script(client: Any) -> Any:
-    """The push script registered on ``client`` (redis-py sends EVALSHA, and the script itself when
-    Redis does not know it yet); one per client, and the cache has one client per process."""
-    script = _push_scripts.get(id(client))
-    if script is None:
-        script = _push_scripts[id(client)] = client.register_script(_PUSH_LUA)
-    return script
+    return registered_script(client, _PUSH_LUA)
 
 
 def _drain_send(client: Any, flag: str) -> None:

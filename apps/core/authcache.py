@@ -7,7 +7,7 @@ membership or organisation changes, so a revoked membership or deactivated user 
 on the next request. Entries also expire after ``AUTH_CACHE_SECONDS`` (60; 0 turns caching
 off), which bounds staleness from writes that bypass signals (``QuerySet.update``).
 
-On Redis the entry is read in the same pipelined round trip that counts the request against
+On Redis the entry is read by the same command (one Lua script) that counts the request against
 the view's rate limits (``apps.core.throttling.prefetch_keys``): one round trip per request.
 
 An access token's signature is checked once per process: ``_verified`` keeps the validated

@@ -72,3 +72,17 @@ def shared_key(name: str) -> str:
     from django.conf import settings
 
     return f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:{name}"
+
+
+_scripts: dict[tuple[int, str], Any] = {}
+
+
+def registered_script(client: Any, source: str) -> Any:
+    """The Lua script ``source`` registered on ``client``: calling it sends EVALSHA (and the script
+    itself when Redis does not know it yet). One per client and script; the cache has one client
+    per process."""
+    key = (id(client), source)
+    script = _scripts.get(key)
+    if script is None:
+        script = _scripts[key] = client.register_script(source)
+    return script

@@ -90,8 +90,32 @@ def test_a_repeat_request_costs_one_redis_round_trip_for_auth_and_rate_limits(pe
     monkeypatch.setattr(redis.Redis, "execute_command", command)
     # when the list is read again
     assert client.get("/api/v1/payments").status_code == 200
-    # then the auth context and both rate limits (IP, user) came in one pipeline
-    assert trips == ["pipeline:GET,INCRBY,EXPIRE,INCRBY,EXPIRE"]
+    # then the auth context and both rate limits (IP, user) came in one command: the script that
+    # GETs the context and counts each limit (INCR, EXPIRE NX)
+    assert trips == ["EVALSHA"]
+
+
+@pytest.mark.redis
+def test_the_counters_expire_with_their_window_and_a_hit_does_not_extend_it(person):
+    from django.conf import settings
+
+    if not settings.REDIS_URL:
+        pytest.skip("needs Redis")
+    import redis
+
+    user, _, client = person
+    assert client.get("/api/v1/payments").status_code == 200  # the auth context is cached
+    assert client.get("/api/v1/payments").status_code == 200  # counted by the script
+    raw = redis.Redis.from_url(settings.REDIS_URL)
+    prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
+    [user_key] = list(raw.scan_iter(match=f"{prefix}:throttle:user:{user.pk}:*"))
+    # the window is a minute (60 s + 1): the key expires within it, and holds the two hits
+    ttl = raw.ttl(user_key)
+    assert 0 < ttl <= 61 and int(raw.get(user_key)) == 2
+    raw.expire(user_key, 5)  # as if the window were nearly over
+    assert client.get("/api/v1/payments").status_code == 200
+    assert raw.ttl(user_key) <= 5 and int(raw.get(user_key)) == 3  # EXPIRE NX: not pushed back
+    raw.close()
 
 
 def test_the_rate_limits_still_count_each_request_once(person, settings):
