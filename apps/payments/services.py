@@ -529,18 +529,21 @@ def outbox_drain_kicked(*, batch: int = OUTBOX_DRAIN_BATCH) -> int:
     ids = _outbox_due_unlocked(limit=batch)
     if client is not None and len(ids) >= batch:
         _outbox_drain_send()  # more may be due: another worker takes them (the flag stays set)
-    done = 0
+    done, failed = 0, True
     try:
         for message_id in ids:
             if outbox_message_process(message_id=message_id) != "skipped":
                 done += 1
+        failed = False
     finally:
         if client is not None and len(ids) < batch:
-            _outbox_drain_release(client)
+            # after an unexpected error, no second look: a row that keeps failing would send drain
+            # after drain; it waits for the next kick or the beat drain, as a failed task's row did
+            _outbox_drain_release(client, look_again=not failed)
     return done
 
 
-def _outbox_drain_release(client: Any) -> None:
+def _outbox_drain_release(client: Any, *, look_again: bool = True) -> None:
     """Release the flag, then look again: a row committed after this drain's query saw the flag
     set and sent nothing."""
     from redis.exceptions import RedisError
@@ -548,6 +551,8 @@ def _outbox_drain_release(client: Any) -> None:
     flag = shared_key(OUTBOX_DRAIN_FLAG_KEY)
     try:
         client.delete(flag)
+        if not look_again:
+            return
         again = _outbox_due_unlocked(limit=1) and client.set(flag, "1", nx=True, ex=OUTBOX_DRAIN_FLAG_TTL)
         if again and not _outbox_drain_send():
             client.delete(flag)
