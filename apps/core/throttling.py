@@ -13,13 +13,12 @@ import contextlib
 import time
 from typing import Any
 
-from django.conf import settings
 from django.core.cache import cache
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
 from apps.core.authentication import ApiKeyPrincipal
-from apps.core.cache import RedisCacheClient, registered_script
+from apps.core.cache import registered_script, shared_key, shared_redis
 
 
 def _parse_rate(rate: str) -> tuple[int, int]:
@@ -28,24 +27,13 @@ def _parse_rate(rate: str) -> tuple[int, int]:
     return int(num), seconds
 
 
-def _redis_client() -> Any:
-    """The cache's own redis-py client when the cache is Redis (one bounded pool per process for
-    the cache and the rate limits, see ``apps.core.cache``); None for other cache backends."""
-    inner = getattr(cache, "_cache", None)
-    return inner.get_client(write=True) if isinstance(inner, RedisCacheClient) else None
-
-
-def _prefixed(key: str) -> str:
-    return f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:{key}"
-
-
 def _hits(keys: dict[str, int]) -> dict[str, int]:
     """Count one hit on each key (``{key: window seconds}``); atomic across processes.
 
     On Redis: INCR and EXPIRE NX for every key in one pipelined round trip. Elsewhere the
     Django cache (add, then incr).
     """
-    client = _redis_client()
+    client = shared_redis()
     if client is not None:
         pipe = client.pipeline(transaction=False)
         _queue_hits(pipe, keys)
@@ -55,8 +43,8 @@ def _hits(keys: dict[str, int]) -> dict[str, int]:
 
 def _queue_hits(pipe: Any, keys: dict[str, int]) -> None:
     for key, ttl in keys.items():
-        pipe.incr(_prefixed(key))
-        pipe.expire(_prefixed(key), ttl, nx=True)
+        pipe.incr(shared_key(key))
+        pipe.expire(shared_key(key), ttl, nx=True)
 
 
 def _counts(replies: list[Any], keys: dict[str, int]) -> dict[str, int]:
@@ -81,11 +69,11 @@ return out
 def hits_with_cache_get(keys: dict[str, int], cache_key: str) -> tuple[Any, dict[str, int]]:
     """Count ``keys`` as ``_hits`` does and read ``cache_key`` from the Django cache (None when
     absent), in one round trip on Redis. Returns (value, counts)."""
-    client = _redis_client()
+    client = shared_redis()
     if client is None:
         return cache.get(cache_key), _hits(keys)
     replies = registered_script(client, _GET_AND_HITS_LUA)(
-        keys=[cache.make_and_validate_key(cache_key), *(_prefixed(key) for key in keys)],
+        keys=[cache.make_and_validate_key(cache_key), *(shared_key(key) for key in keys)],
         args=list(keys.values()),
     )
     raw = replies[0]

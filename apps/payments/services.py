@@ -1154,11 +1154,7 @@ def _fx_lock_before_initiation(payment: OrchestrationPayment) -> bool:
 
 def outbox_drain(*, limit: int = 100) -> int:
     """Process due pending outbox rows (the backstop for lost kicks and dead workers)."""
-    ids = list(
-        OutboxMessage.objects.filter(status="pending", available_at__lte=timezone.now())
-        .order_by("available_at")
-        .values_list("pk", flat=True)[:limit]
-    )
+    ids = _outbox_due_unlocked(limit=limit)
     done = 0
     for message_id in ids:
         if outbox_message_process(message_id=message_id) not in ("skipped",):
