@@ -18,6 +18,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient as DjangoRedisCacheClient
 
@@ -60,8 +62,6 @@ def shared_redis() -> Any:
     """The default cache's redis-py client when that cache is Redis (one per process), for the
     hand-off queues and flags every process must see; None for a local-memory cache, which only
     its own process sees (the callers then send one task per item instead)."""
-    from django.core.cache import cache
-
     inner = getattr(cache, "_cache", None)
     return inner.get_client(write=True) if isinstance(inner, RedisCacheClient) else None
 
@@ -69,8 +69,6 @@ def shared_redis() -> Any:
 def shared_key(name: str) -> str:
     """``name`` under the default cache's key prefix (so test workers and deployments sharing one
     Redis keep apart, and the test suite's per-worker cleanup removes it)."""
-    from django.conf import settings
-
     return f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:{name}"
 
 

@@ -54,11 +54,7 @@ class CompiledRead:
         statement = self._statements[alias]
         if statement is None or tuple(map(type, values)) != statement.types:
             return self._compile(alias, values, keep=False)
-        connection = connections[alias]
-        with connection.cursor() as cursor:
-            cursor.execute(statement.sql, list(values))
-            fetched = cursor.fetchall()
-        return _converted(fetched, statement, connection)
+        return _run(connections[alias], statement, list(values))
 
     def first(self, *values: Any) -> Any:
         """The first row (or value) for ``values``, or None; ``build`` should slice to one row."""
@@ -86,13 +82,14 @@ class CompiledRead:
         self._statements[alias] = statement if same and tuples else None
         if not tuples:
             return list(queryset)
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            fetched = cursor.fetchall()
-        return _converted(fetched, statement, connection)
+        return _run(connection, statement, list(params))
 
 
-def _converted(fetched: list[tuple[Any, ...]], statement: _Statement, connection: Any) -> list[Any]:
+def _run(connection: Any, statement: _Statement, params: list[Any]) -> list[Any]:
+    """Execute ``statement`` through Django's cursor; its rows converted as the queryset's."""
+    with connection.cursor() as cursor:
+        cursor.execute(statement.sql, params)
+        fetched = cursor.fetchall()
     converters = statement.converters
     out: list[Any] = []
     for raw in fetched:
