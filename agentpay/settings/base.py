@@ -114,6 +114,9 @@ if IS_POSTGRES:
     # psycopg 3 connection pool (Django >= 5.1); CONN_MAX_AGE must be 0 with a pool.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {})
+    # Hot-path statements (list pages, the compliance decision) prepared once per connection
+    # (apps.core.db.prepared); off behind a transaction-pooling PgBouncer older than 1.21.
+    DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
     if env.bool("DATABASE_POOL", default=True):
         DATABASES["default"]["OPTIONS"]["pool"] = {
             "min_size": env.int("DATABASE_POOL_MIN", default=2),
@@ -331,7 +334,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.core.exceptions.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": [
-        "rest_framework.renderers.JSONRenderer",
+        "apps.core.renderers.JSONRenderer",  # DRF's JSON, encoded by orjson
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",

@@ -104,7 +104,9 @@ def sanctions_index_check_seconds() -> float:
 
 def prepared_statements() -> bool:
     """Let PostgreSQL prepare the decision's statements once per connection (plans are reused)."""
-    return bool(_setting("COMPLIANCE_PREPARED_STATEMENTS", "bool", True))
+    return bool(
+        _setting("COMPLIANCE_PREPARED_STATEMENTS", "bool", getattr(settings, "DB_PREPARED_STATEMENTS", True))
+    )
 
 
 def sanctions_urls() -> dict[str, str]:

@@ -14,72 +14,19 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import connections
-from psycopg._queries import PostgresQuery, _query2pg
 
 from apps.compliance import conf
-
-_cursor_class: list[Any] = []
-
-
-class _FixedShapeQuery(PostgresQuery):
-    """psycopg parses a statement's ``%s`` placeholders with a regular expression and caches the
-    result, except for statements over 4 KB or 50 parameters (ORM bulk inserts, whose shape
-    varies). The review's chained write is both, and re-parsing it cost more CPU than the rest of
-    building it; the statements of this module have a handful of fixed shapes, so they always go
-    through psycopg's own (bounded, LRU) cache. ``_query2pg`` is psycopg internals: psycopg is
-    pinned, and ``tests/compliance`` runs every statement of this module."""
-
-    def convert(self, query: Any, vars: Any) -> None:
-        if vars is None or not isinstance(query, str):
-            super().convert(query, vars)
-            return
-        self.query, self._want_formats, self._order, self._parts = _query2pg(
-            query.encode(self._tx.encoding), self._tx.encoding
-        )
-        self.dump(vars)
-
-
-ONLY_WHEN_ASKED = 2**31 - 1
-
-
-def _prepared_cursor_class() -> Any:
-    if not _cursor_class:
-        from django.db.backends.postgresql import base
-
-        class PreparedCursor(base.ServerBindingCursor):  # type: ignore[name-defined, misc]
-            """Server-side binding, every statement prepared (psycopg keeps them per connection),
-            results in binary: psycopg's C loaders read the arrays of timestamps and numerics (the
-            text timestamptz loader Django installs parses each value with a regular expression)."""
-
-            _query_cls = _FixedShapeQuery
-
-            def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-                kwargs["prepare"] = True
-                kwargs["binary"] = True
-                return super().execute(query, params, **kwargs)
-
-        _cursor_class.append(PreparedCursor)
-    return _cursor_class[0]
+from apps.core.db import prepared
 
 
 def prepared_cursor(connection: Any) -> Any:
-    """A Django cursor whose statements PostgreSQL prepares once per connection: planning the
-    decision's reads cost about a millisecond of server CPU every time, more than executing them.
-    ``COMPLIANCE_PREPARED_STATEMENTS=false`` turns it off (behind a transaction-pooling PgBouncer
-    older than 1.21, which cannot keep prepared statements)."""
+    """A Django cursor whose statements PostgreSQL prepares once per connection
+    (``apps.core.db.prepared``): planning the decision's reads cost about a millisecond of server
+    CPU every time, more than executing them. ``COMPLIANCE_PREPARED_STATEMENTS=false`` (default:
+    ``DB_PREPARED_STATEMENTS``) turns it off."""
     if not conf.prepared_statements():
         return connection.cursor()
-    cursor_class = _prepared_cursor_class()
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    raw = connection.connection
-    if raw.prepare_threshold is None:
-        # Django turns psycopg's preparing off (``None``), which also refuses ``prepare=True``.
-        # Only server-binding cursors ever prepare and Django's own cursors bind client-side, so a
-        # threshold no statement reaches prepares exactly the statements that ask for it.
-        raw.prepare_threshold = ONLY_WHEN_ASKED
-    with connection.wrap_database_errors:
-        return connection._prepare_cursor(cursor_class(raw))
+    return prepared.prepared_cursor(connection)
 
 
 _INSERTS: dict[tuple[str, str], tuple[str, tuple[Any, ...]]] = {}

@@ -32,8 +32,10 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from django.conf import settings
-from django.db import connections, router
+from django.db import connections, models, router
+from django.db.models.expressions import Col
 from django.utils import timezone
 from rest_framework import ISO_8601, relations
 from rest_framework import fields as drf_fields
@@ -43,6 +45,7 @@ from rest_framework.relations import PKOnlyObject
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
+from apps.core.db.prepared import prepared_cursor
 from apps.core.db.statements import converted_row
 
 _MISSING = object()
@@ -107,15 +110,25 @@ class _Step:
 
 
 class _RowStep:
-    """How one readable field is read from a ``values()`` row: its column and its converter."""
+    """How one readable field is read from a ``values()`` row: its column and its converter.
+    ``json_as_is``: the field outputs the column's JSON value unchanged (DRF's ``JSONField``), so a
+    page rendered by a renderer that takes ``orjson.Fragment`` may hand it the column's text."""
 
-    __slots__ = ("column", "convert", "iso_datetime", "name")
+    __slots__ = ("column", "convert", "iso_datetime", "json_as_is", "name")
 
-    def __init__(self, name: str, column: str, convert: Callable[[Any], Any], iso_datetime: bool) -> None:
+    def __init__(
+        self,
+        name: str,
+        column: str,
+        convert: Callable[[Any], Any],
+        iso_datetime: bool,
+        json_as_is: bool = False,
+    ) -> None:
         self.name = name
         self.column = column
         self.convert = convert
         self.iso_datetime = iso_datetime
+        self.json_as_is = json_as_is
 
 
 def _row_step(field: Any, model: Any) -> _RowStep | None:
@@ -140,7 +153,8 @@ def _row_step(field: Any, model: Any) -> _RowStep | None:
             return None
         return _RowStep(str(field.field_name), column, lambda value: value, False)
     convert, iso = _converter(field)
-    return _RowStep(str(field.field_name), column, convert or field.to_representation, iso)
+    json_as_is = type(field) is drf_fields.JSONField and not field.binary
+    return _RowStep(str(field.field_name), column, convert or field.to_representation, iso, json_as_is)
 
 
 class FastRepresentationMixin:
@@ -226,10 +240,41 @@ _PAGE_STATEMENTS_MAX = 256
 
 
 class _PageStatement:
-    __slots__ = ("converters", "names", "preps", "sql")
+    """A page's SQL, its column names and converters; ``text_converters`` leaves out the converters
+    of the JSON columns in ``json_text`` (``JSONField.from_db_value``: their text is kept and
+    handed to the renderer as an ``orjson.Fragment``)."""
 
-    def __init__(self, sql: str, names: list[str], converters: dict[int, Any], preps: list[Any]) -> None:
+    __slots__ = ("converters", "json_text", "names", "preps", "sql", "text_converters")
+
+    def __init__(
+        self,
+        sql: str,
+        names: list[str],
+        converters: dict[int, Any],
+        preps: list[Any],
+        json_columns: frozenset[str],
+    ) -> None:
         self.sql, self.names, self.converters, self.preps = sql, names, converters, preps
+        self.json_text = tuple(
+            pos
+            for pos, (convs, expression) in converters.items()
+            if _plain_json(names[pos], convs, expression, json_columns)
+        )
+        self.text_converters = {pos: c for pos, c in converters.items() if pos not in self.json_text}
+
+
+def _plain_json(name: str, convs: list[Any], expression: Any, json_columns: frozenset[str]) -> bool:
+    """A column whose only conversion is a model ``JSONField``'s own decoding (no custom decoder, a
+    column rather than a key transform) that the serializer outputs unchanged."""
+    field = getattr(expression, "output_field", None)
+    return (
+        name in json_columns
+        and isinstance(field, models.JSONField)
+        and field.decoder is None
+        and type(expression) is Col
+        and len(convs) == 1
+        and getattr(convs[0], "__func__", None) is models.JSONField.from_db_value
+    )
 
 
 class _PagePlan:
@@ -244,8 +289,16 @@ class _PagePlan:
     reuse that SQL with their own values. Rows are read through Django's cursor (execute wrappers,
     query logging) and converted by the compiler's own converters (JSON, …), as ``values()`` does."""
 
-    def __init__(self, key: tuple[Any, ...], build: Callable[[], Any], scope: list[Any]) -> None:
+    def __init__(
+        self,
+        key: tuple[Any, ...],
+        build: Callable[[], Any],
+        scope: list[Any],
+        json_columns: frozenset[str] = frozenset(),
+        json_text: bool = False,
+    ) -> None:
         self.key, self.build, self.scope = key, build, scope
+        self.json_columns, self.json_text = json_columns, json_text
 
     def rows(self, ops: tuple[tuple[Any, ...], ...]) -> list[dict[str, Any]]:
         shape = tuple(op[:2] if op[0] == "filter" else op for op in ops)
@@ -268,16 +321,16 @@ class _PagePlan:
             names = list(query.selected) if query.selected else [*query.extra_select, *query.values_select]
             converters = compiler.get_converters([s[0] for s in compiler.select[0 : compiler.col_count]])
             preps = [_lookup_prep(queryset.model, op[1], connection) for op in ops if op[0] == "filter"]
-            statement = _PageStatement(sql, names, converters, preps)
+            statement = _PageStatement(sql, names, converters, preps, self.json_columns)
             expected = [*self.scope, *(prep(v) for prep, v in zip(preps, values, strict=True))]
             if queryset.db == self.key[1] and list(params) == expected:
                 _PAGE_STATEMENTS[key] = statement
                 while len(_PAGE_STATEMENTS) > _PAGE_STATEMENTS_MAX:
                     _PAGE_STATEMENTS.popitem(last=False)
-            return _page_rows(connection, statement, list(params))
+            return _page_rows(connection, statement, list(params), json_text=self.json_text)
         connection = connections[self.key[1]]
         params = [*self.scope, *(prep(v) for prep, v in zip(statement.preps, values, strict=True))]
-        return _page_rows(connection, statement, params)
+        return _page_rows(connection, statement, params, json_text=self.json_text)
 
 
 def scope_param(model: Any, field_name: str, value: Any) -> Any:
@@ -294,14 +347,29 @@ def _lookup_prep(model: Any, lookup: str, connection: Any) -> Callable[[Any], An
     return lambda value: field.get_db_prep_value(field.get_prep_value(value), connection, prepared=True)
 
 
-def _page_rows(connection: Any, statement: _PageStatement, params: list[Any]) -> list[dict[str, Any]]:
-    with connection.cursor() as cursor:
+def _page_rows(
+    connection: Any, statement: _PageStatement, params: list[Any], *, json_text: bool = False
+) -> list[dict[str, Any]]:
+    """The page's rows as ``values()`` dicts. On PostgreSQL the statement is prepared once per
+    connection (``DB_PREPARED_STATEMENTS``): planning it cost the server more than running it.
+    ``json_text``: the plain JSON columns keep their text, as ``orjson.Fragment`` values."""
+    if connection.vendor == "postgresql" and getattr(settings, "DB_PREPARED_STATEMENTS", False):
+        cursor = prepared_cursor(connection, binary=False)
+    else:
+        cursor = connection.cursor()
+    with cursor:
         cursor.execute(statement.sql, params)
         fetched = cursor.fetchall()
-    names, converters = statement.names, statement.converters
+    names = statement.names
+    fragments = statement.json_text if json_text else ()
+    converters = statement.text_converters if fragments else statement.converters
     out = []
     for raw in fetched:
-        out.append(dict(zip(names, converted_row(raw, converters, connection), strict=False)))
+        row = converted_row(raw, converters, connection)
+        for pos in fragments:
+            if row[pos] is not None:
+                row[pos] = orjson.Fragment(row[pos])
+        out.append(dict(zip(names, row, strict=False)))
     return out
 
 
@@ -342,7 +410,9 @@ class FastRowsMixin:
         default): every page is built by the ORM."""
         return None
 
-    def _fixed_shape_rows(self, request: Any, columns: dict[str, None]) -> _ShapeRows | None:
+    def _fixed_shape_rows(
+        self, request: Any, columns: dict[str, None], json_columns: frozenset[str]
+    ) -> _ShapeRows | None:
         paginator = getattr(self, "paginator", None)
         if not isinstance(paginator, CursorPagination):
             return None
@@ -359,6 +429,8 @@ class FastRowsMixin:
             (type(self), router.db_for_read(model), tuple(columns)),
             lambda: self.filter_queryset(self.get_queryset()).values(*columns),  # type: ignore[attr-defined]
             scope,
+            json_columns,
+            json_text=bool(getattr(getattr(request, "accepted_renderer", None), "json_fragments", False)),
         )
         return _ShapeRows(plan)
 
@@ -371,7 +443,8 @@ class FastRowsMixin:
         paginator = getattr(self, "paginator", None)
         for name in getattr(paginator, "ordering", None) or ():
             columns.setdefault(name.lstrip("-"), None)  # the cursor reads its position from the row
-        rows = self._fixed_shape_rows(request, columns)
+        json_columns = frozenset(step.column for step in steps if step.json_as_is)
+        rows = self._fixed_shape_rows(request, columns, json_columns)
         if rows is None:
             rows = self.filter_queryset(self.get_queryset()).values(*columns)  # type: ignore[attr-defined]
         page = self.paginate_queryset(rows)  # type: ignore[attr-defined]

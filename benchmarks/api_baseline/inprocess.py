@@ -8,7 +8,7 @@ request the CPU time of this process (``time.process_time``) and the SQL stateme
 
 Env: BENCH_DATABASE_URL, BENCH_REDIS_URL (defaults: agentpay_bench, Redis db 9, as ``run.py``),
 BENCH_REQUESTS (default 2000), BENCH_PROFILE (0/1), BENCH_PROFILE_SORT (tottime|cumulative),
-BENCH_PROFILE_LINES (60).
+BENCH_PROFILE_LINES (60), BENCH_PROFILE_OUT (a file for the pstats dump).
 """
 
 from __future__ import annotations
@@ -87,6 +87,8 @@ def main() -> None:
         for _ in range(500):
             call()
         prof.disable()
+        if os.environ.get("BENCH_PROFILE_OUT"):
+            prof.dump_stats(os.environ["BENCH_PROFILE_OUT"])
         stats = pstats.Stats(prof)
         stats.sort_stats(os.environ.get("BENCH_PROFILE_SORT", "cumulative")).print_stats(
             int(os.environ.get("BENCH_PROFILE_LINES", "60"))

@@ -7,7 +7,9 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+import orjson
 import pytest
+from django.db import connection
 from django.utils import timezone
 from djmoney.money import Money
 from rest_framework.test import APIClient
@@ -122,3 +124,71 @@ def test_a_filtered_list_is_built_by_the_orm_every_time(auth_client, organizatio
         body = auth_client.get("/api/v1/payments?status=failed").json()
         assert [r["id"] for r in body["results"]] == [str(made[0].pk)]
     assert built == [1, 1] and not fastserializers._PAGE_STATEMENTS
+
+
+_BREAKDOWN = {
+    "fee": "1.5000",
+    "fx": {"rate": 5.1234, "margin_bps": 35, "pair": ["USD", "BRL"]},
+    "note": "taxa de conversão \u2028 ação",
+    "steps": [None, True, 0.00001, -3],
+}
+
+
+def test_json_columns_reach_the_renderer_as_their_text(auth_client, organization, monkeypatch):
+    """A kept page hands the JSON columns to the API's renderer as the text the database returned
+    (``orjson.Fragment``: not decoded, not re-encoded), and the document means what the ORM's does."""
+    made = _payments(organization, 2)
+    OrchestrationPayment.objects.filter(pk=made[0].pk).update(cost_breakdown=_BREAKDOWN, explanation="")
+    auth_client.get("/api/v1/payments")  # the shape is compiled and kept
+    response = auth_client.get("/api/v1/payments")
+    rows = {row["id"]: row for row in response.data["results"]}
+    assert isinstance(rows[str(made[0].pk)]["cost_breakdown"], orjson.Fragment)
+    assert isinstance(rows[str(made[0].pk)]["alternative_rails"], orjson.Fragment)
+    assert b"\\u2028" in response.content and "\u2028".encode() not in response.content  # escaped as DRF does
+    fast = response.json()
+    assert {r["id"]: r["cost_breakdown"] for r in fast["results"]}[str(made[0].pk)] == _BREAKDOWN
+    monkeypatch.setattr(PaymentListView, "fixed_shape_params", lambda self: None)
+    assert auth_client.get("/api/v1/payments").json() == fast  # the ORM's page, decoded and re-encoded
+
+
+def test_the_browsable_api_gets_decoded_json(auth_client, organization):
+    """A renderer that cannot take fragments (the browsable API's HTML) gets decoded values."""
+    made = _payments(organization, 1)
+    OrchestrationPayment.objects.filter(pk=made[0].pk).update(cost_breakdown=_BREAKDOWN)
+    for _ in range(2):  # compiled, then kept
+        response = auth_client.get("/api/v1/payments", HTTP_ACCEPT="text/html")
+        assert response.status_code == 200 and response["Content-Type"].startswith("text/html")
+        assert response.data["results"][0]["cost_breakdown"] == _BREAKDOWN
+        assert "margin_bps" in response.content.decode()
+
+
+needs_postgresql = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's (set DATABASE_URL)"
+)
+
+
+def _prepared_pages() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+            ["%payments_orchestrationpayment%"],
+        )
+        return int(cursor.fetchone()[0])
+
+
+@needs_postgresql
+def test_a_kept_page_statement_is_prepared_once_per_connection(auth_client, organization, settings):
+    _payments(organization, 3)
+    settings.DB_PREPARED_STATEMENTS = True
+    bodies = [auth_client.get("/api/v1/payments?page_size=2").json() for _ in range(3)]
+    assert _prepared_pages() == 1  # one statement, planned once, executed three times
+    assert bodies[0] == bodies[1] == bodies[2] and len(bodies[0]["results"]) == 2
+
+
+@needs_postgresql
+def test_db_prepared_statements_off_prepares_nothing(auth_client, organization, settings):
+    _payments(organization, 3)
+    settings.DB_PREPARED_STATEMENTS = False
+    for _ in range(3):
+        assert len(auth_client.get("/api/v1/payments?page_size=2").json()["results"]) == 2
+    assert _prepared_pages() == 0
