@@ -168,3 +168,14 @@ def test_changing_the_jwt_settings_forgets_verified_tokens(person, settings):
     assert authcache._verified
     settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "LEEWAY": 0}
     assert authcache._verified == {}
+
+
+def test_redis_replies_are_parsed_by_hiredis():
+    """Every request's auth context and rate limits come back in one Redis reply; redis-py's
+    pure-Python parser cost 12-17 % of a list request's CPU (``benchmarks/api_baseline``), so the
+    requirements pin hiredis and redis-py must pick it up."""
+    from redis.connection import DefaultParser
+    from redis.utils import HIREDIS_AVAILABLE
+
+    assert HIREDIS_AVAILABLE
+    assert "Hiredis" in DefaultParser.__name__
