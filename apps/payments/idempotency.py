@@ -27,7 +27,7 @@ from django.utils import timezone
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.db.statements import rows_insert
+from apps.core.db.statements import row_update, rows_insert
 from apps.core.exceptions import Conflict, Unprocessable
 from apps.core.tenancy import request_organization
 from apps.payments import conf
@@ -114,7 +114,7 @@ def idempotency_complete(*, record: IdempotencyRecord, status_code: int, body: A
     record.status = "completed"
     record.response_status = status_code
     record.response_body = json.loads(json.dumps(body, cls=DjangoJSONEncoder))
-    record.save(update_fields=["status", "response_status", "response_body"])
+    row_update(record, ["status", "response_status", "response_body"])
 
 
 def idempotency_records_purge() -> int:

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
-from apps.core.fastserializers import FastRepresentationMixin
+from apps.core.fastserializers import FastRepresentationMixin, InputFieldsMixin
 from apps.payments.models import (
     OrchestrationPayment,
     PaymentAttempt,
@@ -74,7 +74,7 @@ IDENTIFIER_KEYS = (
 )
 
 
-class PaymentOrchestrationRequestSerializer(serializers.Serializer):
+class PaymentOrchestrationRequestSerializer(InputFieldsMixin, serializers.Serializer):
     """Input of quote and orchestrate (contract 2's ``PaymentRequest``)."""
 
     amount = serializers.DecimalField(max_digits=19, decimal_places=4, min_value=Decimal("0.0001"))
