@@ -45,7 +45,7 @@ from rest_framework.relations import PKOnlyObject
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from apps.core.db.prepared import prepared_cursor
+from apps.core.db.prepared import statement_cursor
 from apps.core.db.statements import converted_row
 
 _MISSING = object()
@@ -401,11 +401,7 @@ def _page_rows(
     """The page's rows as ``values()`` dicts. On PostgreSQL the statement is prepared once per
     connection (``DB_PREPARED_STATEMENTS``): planning it cost the server more than running it.
     ``json_text``: the plain JSON columns keep their text, as ``orjson.Fragment`` values."""
-    if connection.vendor == "postgresql" and getattr(settings, "DB_PREPARED_STATEMENTS", False):
-        cursor = prepared_cursor(connection, binary=False)
-    else:
-        cursor = connection.cursor()
-    with cursor:
+    with statement_cursor(connection) as cursor:
         cursor.execute(statement.sql, params)
         fetched = cursor.fetchall()
     names = statement.names

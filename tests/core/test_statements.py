@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from djmoney.money import Money
 
 from apps.compliance.models import KycProfile
 from apps.compliance.services import customer_kyc_tier, kyc_profile_upsert
@@ -259,3 +260,50 @@ def test_an_unknown_field_or_save_receivers_go_through_save(organization):
         post_save.disconnect(receiver, sender=OrchestrationPayment)
     assert seen == [{"status"}]
     assert OrchestrationPayment.objects.get(pk=payment.pk).status == "approved"
+
+
+needs_postgresql = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's (set DATABASE_URL)"
+)
+
+
+def _prepared(table: str) -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s", [f"%{table}%"])
+        return [row[0] for row in cursor.fetchall()]
+
+
+@needs_postgresql
+@pytest.mark.parametrize("prepared", [True, False])
+def test_statements_are_prepared_once_per_connection_unless_turned_off(organization, settings, prepared):
+    """With ``DB_PREPARED_STATEMENTS`` PostgreSQL plans each compiled insert, update and read once per
+    connection (server-side parameters); query logging still records the statement with its values."""
+    settings.DB_PREPARED_STATEMENTS = prepared
+    user = UserFactory()
+    read = CompiledRead(
+        UserPreferences,
+        lambda org: UserPreferences.objects.filter(user_id=org).values_list("cost_weight", flat=True)[:1],
+    )
+    with CaptureQueriesContext(connection) as queries:
+        for i in range(3):
+            payment = OrchestrationPayment(
+                organization=organization, amount=Money(f"{i + 1}.00", "BRL"), selected_rail="pix"
+            )
+            rows_insert([payment])
+            payment.failure_reason = f"try {i}"
+            row_update(payment, ["failure_reason"])
+            assert read.first(user.pk) is None
+    statements = _prepared("payments_orchestrationpayment") + _prepared("payments_userpreferences")
+    assert len(statements) == (3 if prepared else 0)  # insert, update, read: each planned once
+    assert sorted(
+        OrchestrationPayment.objects.filter(organization=organization).values_list(
+            "failure_reason", flat=True
+        )
+    ) == [
+        "try 0",
+        "try 1",
+        "try 2",
+    ]
+    logged = [q["sql"] for q in queries.captured_queries]
+    assert len(logged) == 9 and all(logged)
+    assert any("try 2" in sql for sql in logged)  # the values are in the logged text either way

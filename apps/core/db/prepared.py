@@ -78,3 +78,14 @@ def prepared_cursor(connection: Any, *, binary: bool = True) -> Any:
         raw.prepare_threshold = ONLY_WHEN_ASKED
     with connection.wrap_database_errors:
         return connection._prepare_cursor(cursor_class(raw))
+
+
+def statement_cursor(connection: Any) -> Any:
+    """The cursor for a hand-built hot-path statement (``apps.core.db.statements``, list pages):
+    prepared, with results as text (what the ORM's converters expect), on PostgreSQL when
+    ``DB_PREPARED_STATEMENTS`` is on; Django's own cursor otherwise."""
+    from django.conf import settings
+
+    if connection.vendor == "postgresql" and getattr(settings, "DB_PREPARED_STATEMENTS", False):
+        return prepared_cursor(connection, binary=False)
+    return connection.cursor()

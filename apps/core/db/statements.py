@@ -33,6 +33,8 @@ from django.db import DatabaseError, connections, models, router, transaction
 from django.db.models import signals
 from django.db.models.query import FlatValuesListIterable, ValuesListIterable
 
+from apps.core.db.prepared import statement_cursor
+
 
 class _Statement:
     __slots__ = ("converters", "flat", "sql", "types")
@@ -87,7 +89,7 @@ class CompiledRead:
 
 def _run(connection: Any, statement: _Statement, params: list[Any]) -> list[Any]:
     """Execute ``statement`` through Django's cursor; its rows converted as the queryset's."""
-    with connection.cursor() as cursor:
+    with statement_cursor(connection) as cursor:
         cursor.execute(statement.sql, params)
         fetched = cursor.fetchall()
     converters = statement.converters
@@ -148,7 +150,7 @@ def rows_insert(objs: Sequence[models.Model]) -> None:
                 _orm_insert(objs, alias)
                 return
             params.append(field.get_db_prep_save(value, connection))
-    with transaction.mark_for_rollback_on_error(using=alias), connection.cursor() as cursor:
+    with transaction.mark_for_rollback_on_error(using=alias), statement_cursor(connection) as cursor:
         cursor.execute(sql, params)
         returned = cursor.fetchall() if returning else ()
     for obj, row in zip(objs, returned, strict=False):
@@ -187,7 +189,7 @@ def row_update(obj: models.Model, update_fields: Sequence[str]) -> None:
             return
         params.append(field.get_db_prep_save(value, connection))
     params.append(model._meta.pk.get_db_prep_value(obj.pk, connection))
-    with transaction.mark_for_rollback_on_error(using=alias), connection.cursor() as cursor:
+    with transaction.mark_for_rollback_on_error(using=alias), statement_cursor(connection) as cursor:
         cursor.execute(sql, params)
         matched = cursor.rowcount
     if matched == 0:

@@ -21,7 +21,8 @@ import datetime
 from functools import lru_cache
 from typing import Any
 
-from django.db.backends.postgresql import base
+import psycopg
+from django.db.backends.postgresql import base, operations
 from psycopg import adapt, adapters
 from psycopg.pq import Format
 
@@ -52,7 +53,24 @@ def _adapters(template: adapt.AdaptersMap, tz: datetime.tzinfo | None) -> adapt.
     return context
 
 
+class DatabaseOperations(operations.DatabaseOperations):
+    def last_executed_query(self, cursor: Any, sql: Any, params: Any) -> Any:  # str, or None
+        """What query logging (``DEBUG``, ``CaptureQueriesContext``) records. Django reads the text a
+        client-binding cursor sent; a server-binding one (``apps.core.db.prepared``) sent ``$1``
+        placeholders and keeps no text, so the statement is composed with its parameters, as
+        Django does when server-side binding is on for the whole connection."""
+        text = super().last_executed_query(cursor, sql, params)
+        if text is None and params is not None and not isinstance(cursor, psycopg.ClientCursor):
+            try:
+                return self.compose_sql(sql, params)  # type: ignore[no-any-return]
+            except psycopg.errors.DataError:
+                return None
+        return text
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
+    ops_class = DatabaseOperations
+
     def get_connection_params(self) -> dict[str, Any]:
         params = super().get_connection_params()
         if "context" in params:  # Django's adapter map (psycopg 3)
