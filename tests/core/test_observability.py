@@ -153,3 +153,85 @@ def test_request_logs_name_the_ip_the_rate_limits_count(auth_client, capsys, set
     finished = [x for x in lines if x.get("event") == "request_finished"]
     # then without trusted proxies the header is ignored; with one, its last hop is the client
     assert finished[-1]["ip"] == expected
+
+
+def _json_log_lines(capsys, level, request):
+    import json
+    import logging.config
+
+    from django.conf import settings
+
+    from agentpay.logging import configure_structlog
+
+    logging.config.dictConfig(configure_structlog(level=level, fmt="json"))
+    try:
+        response = request()
+        lines = [json.loads(x) for x in capsys.readouterr().err.splitlines() if x.startswith("{")]
+    finally:
+        logging.config.dictConfig(settings.LOGGING)
+    return response, lines
+
+
+@pytest.mark.django_db
+def test_request_log_events_have_django_structlogs_fields(auth_client, user, capsys):
+    response, lines = _json_log_lines(
+        capsys,
+        "INFO",
+        lambda: auth_client.get("/api/v1/me?x=1", HTTP_USER_AGENT="probe/1", HTTP_X_REQUEST_ID="up-1"),
+    )
+    assert response.status_code == 200
+    [started] = [x for x in lines if x.get("event") == "request_started"]
+    [finished] = [x for x in lines if x.get("event") == "request_finished"]
+    assert started["request"] == finished["request"] == "GET /api/v1/me?x=1"
+    assert started["user_agent"] == "probe/1" and finished["code"] == 200
+    assert (
+        started["request_id"] == finished["request_id"] != "up-1"
+    )  # upstream ids are not trusted by default
+    assert started["ip"] == finished["ip"] == "127.0.0.1"
+    assert "user_id" not in started  # the API authenticates in the view: nobody knows the user yet
+    assert finished["user_id"] == str(user.pk)
+
+
+@pytest.mark.django_db
+def test_an_upstream_request_id_is_kept_when_trusted(auth_client, capsys, settings):
+    settings.DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = True
+    _, lines = _json_log_lines(
+        capsys, "INFO", lambda: auth_client.get("/api/v1/me", HTTP_X_REQUEST_ID="up-1")
+    )
+    assert {x["request_id"] for x in lines if x.get("event", "").startswith("request_")} == {"up-1"}
+
+
+@pytest.mark.django_db
+def test_logging_a_request_does_not_look_up_its_session_user(
+    client, django_user_model, capsys, django_assert_num_queries
+):
+    """django-structlog evaluates Django's lazy user to log its id (a session and a user query on a
+    request that never needed them); the request log only names a user the request already knows."""
+    client.force_login(django_user_model.objects.create_user("staff-reader", password="x"))
+    with django_assert_num_queries(0):
+        response, lines = _json_log_lines(capsys, "INFO", lambda: client.get("/healthz"))
+    assert response.status_code == 200
+    assert [x.get("user_id", "-") for x in lines if x.get("event") == "request_finished"] == ["-"]
+
+
+@pytest.mark.django_db
+def test_signal_receivers_get_the_events_fields_when_the_events_are_not_logged(auth_client, capsys):
+    from django_structlog import signals
+
+    seen = []
+
+    def started(sender, request, logger, log_kwargs, **kwargs):
+        seen.append(("started", log_kwargs["request"]))
+
+    def finished(sender, request, logger, response, log_kwargs, **kwargs):
+        seen.append(("finished", log_kwargs["code"]))
+
+    signals.bind_extra_request_metadata.connect(started)
+    signals.bind_extra_request_finished_metadata.connect(finished)
+    try:
+        _, lines = _json_log_lines(capsys, "WARNING", lambda: auth_client.get("/api/v1/me"))
+    finally:
+        signals.bind_extra_request_metadata.disconnect(started)
+        signals.bind_extra_request_finished_metadata.disconnect(finished)
+    assert seen == [("started", "GET /api/v1/me"), ("finished", 200)]
+    assert not [x for x in lines if x.get("event", "").startswith("request_")]
