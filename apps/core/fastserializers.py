@@ -251,10 +251,9 @@ _STATELESS_INPUT_FIELDS: frozenset[type] = frozenset(
 def _stateless(field: Any) -> bool:
     if type(field) in (drf_fields.DictField, drf_fields.ListField):
         return _stateless(field.child)
-    if type(field) not in _STATELESS_INPUT_FIELDS or field.default is drf_fields.CreateOnlyDefault:
+    if type(field) not in _STATELESS_INPUT_FIELDS:
         return False
-    default = field.default
-    return not getattr(default, "requires_context", False) and not any(
+    return not getattr(field.default, "requires_context", False) and not any(
         getattr(v, "requires_context", False) for v in field.validators
     )
 

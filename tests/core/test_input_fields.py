@@ -77,3 +77,21 @@ def test_concurrent_validations_do_not_mix():
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_a_default_or_validator_that_reads_context_keeps_drfs_deep_copy():
+    class WithCreateOnly(InputFieldsMixin, serializers.Serializer):
+        ref = serializers.CharField(default=serializers.CreateOnlyDefault("new"))
+
+    class ContextValidator:
+        requires_context = True
+
+        def __call__(self, value, field):
+            return value
+
+    class WithValidator(InputFieldsMixin, serializers.Serializer):
+        ref = serializers.CharField(validators=[ContextValidator()])
+
+    for cls in (WithCreateOnly, WithValidator):
+        assert cls(data={"ref": "a"}).is_valid()
+        assert cls._input_built_fields is None
