@@ -31,10 +31,6 @@ from tests.compliance.factories import KycProfileFactory
 
 pytestmark = pytest.mark.django_db
 
-needs_postgresql = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="the one-statement paths are PostgreSQL's (set DATABASE_URL)"
-)
-
 PARTIES = ["ana", "bob", "caio", "dora", "edu"]
 STATUSES = ["succeeded", "processing", "initiated", "failed", "blocked", "cancelled", "on_hold", "approved"]
 CURRENCIES = ["BRL", "USD", "EUR", "ARS"]
@@ -77,7 +73,7 @@ def _profiles(reads: Any) -> dict[str, tuple[Any, ...]]:
     return {ref: tuple(getattr(p, f) for f in fields + more) for ref, p in reads.profiles.items()}
 
 
-@needs_postgresql
+@pytest.mark.postgres
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_one_statement_reads_equal_the_orm_reads_on_generated_histories(organization, payment_factory, seed):
     from apps.accounting.models import PaymentRelationship
@@ -119,7 +115,7 @@ def test_one_statement_reads_equal_the_orm_reads_on_generated_histories(organiza
     assert checked > 20  # the generated histories gave the reads something to find
 
 
-@needs_postgresql
+@pytest.mark.postgres
 def test_one_statement_reads_keep_the_newest_rows_up_to_the_cap(organization, payment_factory, monkeypatch):
     from apps.compliance import history
 
@@ -143,7 +139,7 @@ def test_one_statement_reads_keep_the_newest_rows_up_to_the_cap(organization, pa
     assert HISTORY_MAX_ROWS == 1000
 
 
-@needs_postgresql
+@pytest.mark.postgres
 def test_approval_is_two_statements(organization, payment_factory, django_assert_num_queries):
     # given warm rule, limit and rate caches
     KycProfileFactory(organization=organization, party_ref="ana", tier="basic")
@@ -158,7 +154,7 @@ def test_approval_is_two_statements(organization, payment_factory, django_assert
     assert row.fx["rates"]["EUR"] and row.created_at is not None
 
 
-@needs_postgresql
+@pytest.mark.postgres
 def test_review_stores_decision_case_event_and_audit_entry_in_one_statement(organization, payment_factory):
     from apps.conversations.models import Conversation, ConversationMessage
 
@@ -222,7 +218,7 @@ def test_review_stores_decision_case_event_and_audit_entry_in_one_statement(orga
     assert AuditChainHead.objects.get().last_hash == entry.hash
 
 
-@needs_postgresql
+@pytest.mark.postgres
 def test_postgresql_hashes_an_appended_entry_as_audit_hash_does(organization):
     from apps.compliance.sql import audit_append_sql, insert_params, prepared_cursor
 
@@ -263,7 +259,7 @@ def test_hash_parts_rebuild_the_canonical_json(organization):
     assert hashlib.sha256(f"{a}{'f' * 64}{b}7{c}".encode()).hexdigest() == entry.hash == audit_hash(entry)
 
 
-@needs_postgresql
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_reviews_keep_one_unbroken_chain(organization, payment_factory):
     import threading
@@ -304,7 +300,7 @@ def test_concurrent_reviews_keep_one_unbroken_chain(organization, payment_factor
     assert audit_verify()[0] is True
 
 
-@needs_postgresql
+@pytest.mark.postgres
 def test_block_writes_decision_and_audit_entry_and_keeps_the_chain(organization, payment_factory):
     # given an existing chain
     audit_record(action="test.genesis")
@@ -319,7 +315,7 @@ def test_block_writes_decision_and_audit_entry_and_keeps_the_chain(organization,
     assert ok, (broken, detail)
 
 
-@needs_postgresql
+@pytest.mark.postgres
 def test_decisions_without_prepared_statements(organization, payment_factory, settings):
     # given
     settings.COMPLIANCE_PREPARED_STATEMENTS = False
@@ -399,7 +395,7 @@ def _prepared_statements() -> list[str]:
         return [row[0] for row in cursor.fetchall()]
 
 
-@needs_postgresql
+@pytest.mark.postgres
 def test_postgresql_prepares_the_decision_statements_once_per_connection(organization, payment_factory):
     # given
     KycProfileFactory(organization=organization, party_ref="ana", tier="basic")
@@ -413,7 +409,7 @@ def test_postgresql_prepares_the_decision_statements_once_per_connection(organiz
     assert any(s.startswith('INSERT INTO "compliance_paymentdecision"') for s in ours)
 
 
-@needs_postgresql
+@pytest.mark.postgres
 def test_nothing_is_prepared_when_prepared_statements_are_off(organization, payment_factory, settings):
     settings.COMPLIANCE_PREPARED_STATEMENTS = False
     connection.ensure_connection()

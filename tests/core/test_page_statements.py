@@ -162,11 +162,6 @@ def test_the_browsable_api_gets_decoded_json(auth_client, organization):
         assert "margin_bps" in response.content.decode()
 
 
-needs_postgresql = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's (set DATABASE_URL)"
-)
-
-
 def _prepared_pages() -> int:
     with connection.cursor() as cursor:
         cursor.execute(
@@ -176,7 +171,7 @@ def _prepared_pages() -> int:
         return int(cursor.fetchone()[0])
 
 
-@needs_postgresql
+@pytest.mark.postgres
 def test_a_kept_page_statement_is_prepared_once_per_connection(auth_client, organization, settings):
     _payments(organization, 3)
     settings.DB_PREPARED_STATEMENTS = True
@@ -185,7 +180,7 @@ def test_a_kept_page_statement_is_prepared_once_per_connection(auth_client, orga
     assert bodies[0] == bodies[1] == bodies[2] and len(bodies[0]["results"]) == 2
 
 
-@needs_postgresql
+@pytest.mark.postgres
 def test_db_prepared_statements_off_prepares_nothing(auth_client, organization, settings):
     _payments(organization, 3)
     settings.DB_PREPARED_STATEMENTS = False

@@ -262,18 +262,13 @@ def test_an_unknown_field_or_save_receivers_go_through_save(organization):
     assert OrchestrationPayment.objects.get(pk=payment.pk).status == "approved"
 
 
-needs_postgresql = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's (set DATABASE_URL)"
-)
-
-
 def _prepared(table: str) -> list[str]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s", [f"%{table}%"])
         return [row[0] for row in cursor.fetchall()]
 
 
-@needs_postgresql
+@pytest.mark.postgres
 @pytest.mark.parametrize("prepared", [True, False])
 def test_statements_are_prepared_once_per_connection_unless_turned_off(organization, settings, prepared):
     """With ``DB_PREPARED_STATEMENTS`` PostgreSQL plans each compiled insert, update and read once per

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from psycopg._queries import PostgresQuery, _query2pg
 
 # A threshold no statement reaches: psycopg prepares exactly the statements that ask for it.
@@ -84,8 +85,6 @@ def statement_cursor(connection: Any) -> Any:
     """The cursor for a hand-built hot-path statement (``apps.core.db.statements``, list pages):
     prepared, with results as text (what the ORM's converters expect), on PostgreSQL when
     ``DB_PREPARED_STATEMENTS`` is on; Django's own cursor otherwise."""
-    from django.conf import settings
-
     if connection.vendor == "postgresql" and getattr(settings, "DB_PREPARED_STATEMENTS", False):
         return prepared_cursor(connection, binary=False)
     return connection.cursor()
