@@ -114,8 +114,9 @@ if IS_POSTGRES:
     # psycopg 3 connection pool (Django >= 5.1); CONN_MAX_AGE must be 0 with a pool.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {})
-    # Hot-path statements (list pages, the compliance decision) prepared once per connection
-    # (apps.core.db.prepared); off behind a transaction-pooling PgBouncer older than 1.21.
+    # Hot-path statements (list pages, compiled inserts/updates/reads, the compliance decision)
+    # prepared once per connection (apps.core.db.prepared); off behind a transaction-pooling
+    # PgBouncer older than 1.21.
     DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
     if env.bool("DATABASE_POOL", default=True):
         DATABASES["default"]["OPTIONS"]["pool"] = {

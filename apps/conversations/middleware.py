@@ -35,8 +35,7 @@ from prometheus_client import Counter
 
 from apps.core.exceptions import server_error_body
 from apps.core.middleware import RequestLogMiddleware
-
-logger = structlog.get_logger("django_structlog.middlewares.request")
+from apps.core.middleware import request_logger as logger
 
 webhook_responses_total = Counter(
     "conversations_webhook_responses_total", "Platform webhook answers", ["platform", "status"]

@@ -54,6 +54,7 @@ class LogContextMiddleware:
 
 
 _EMPTY: Any = object()
+# django-structlog's logger name, so its levels and handlers apply (the webhooks' path logs here too)
 _request_log = logging.getLogger("django_structlog.middlewares.request")
 request_logger = structlog.get_logger("django_structlog.middlewares.request")
 
@@ -86,8 +87,9 @@ class RequestLogMiddleware(RequestMiddleware):
       OTP check): 6 % of an API list request's CPU for a ``user_id`` that is anonymous there.
     - An event's fields are only put together when its level is logged or a receiver of
       django-structlog's signal (``bind_extra_request_metadata`` and its ``_finished`` twin) wants
-      them. With both events filtered out (``LOG_LEVEL=WARNING``) the middleware cost 19 % of the
-      list's CPU, in process; now it binds the request id, IP and user and nothing more.
+      them. With both events filtered out (``LOG_LEVEL=WARNING``) django-structlog's middleware
+      cost 19 % of the list's CPU in process (against no request logging); this one 11 %, for
+      binding the request id, IP and user and clearing them after the response.
 
     Exceptions (``got_request_exception``) and streaming responses take django-structlog's own
     path.
