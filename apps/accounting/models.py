@@ -14,7 +14,9 @@ class PaymentRelationship(models.Model):
     """Who pays whom in an organisation: counts, totals, typical amount and rails."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="relationships")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="relationships", db_index=False
+    )  # uniq_relationship
     user_id = models.CharField(max_length=255, help_text="The payer (platform user or AgentPay user id).")
     counterparty_id = models.CharField(max_length=255)
     total_payments_count = models.IntegerField(default=0)

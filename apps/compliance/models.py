@@ -33,18 +33,20 @@ class KycProfile(models.Model):
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="kyc_profiles")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="kyc_profiles", db_index=False
+    )  # uniq_kyc_party
     party_ref = models.CharField(max_length=255)
     party_type = models.CharField(max_length=20, choices=PartyType.choices, default=PartyType.INDIVIDUAL)
     tier = models.CharField(max_length=10, choices=KycTier.choices, default=KycTier.NONE)
     legal_name = EncryptedTextField(blank=True, default="")
-    legal_name_index = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    legal_name_index = models.CharField(max_length=64, blank=True, default="")
     tax_id = EncryptedTextField(blank=True, default="", help_text="CPF / CNPJ or other tax id.")
-    tax_id_index = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    tax_id_index = models.CharField(max_length=64, blank=True, default="")
     iban = EncryptedTextField(blank=True, default="")
-    iban_index = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    iban_index = models.CharField(max_length=64, blank=True, default="")
     phone = EncryptedTextField(blank=True, default="")
-    phone_index = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    phone_index = models.CharField(max_length=64, blank=True, default="")
     date_of_birth = models.DateField(null=True, blank=True)
     nationality = models.CharField(max_length=2, blank=True, default="")
     country = models.CharField(max_length=2, blank=True, default="")
@@ -59,6 +61,14 @@ class KycProfile(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["organization", "party_ref"], name="uniq_kyc_party"),
+        ]
+        # exact-match lookups of the keyed hashes: plain indexes (a field's db_index would add a
+        # LIKE one too, which nothing uses)
+        indexes = [
+            models.Index(fields=["legal_name_index"], name="idx_kyc_legal_name"),
+            models.Index(fields=["tax_id_index"], name="idx_kyc_tax_id"),
+            models.Index(fields=["iban_index"], name="idx_kyc_iban"),
+            models.Index(fields=["phone_index"], name="idx_kyc_phone"),
         ]
         verbose_name = "KYC profile"
 
@@ -103,7 +113,12 @@ class TierLimit(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     organization = models.ForeignKey(
-        Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="tier_limits"
+        Organization,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="tier_limits",
+        db_index=False,
     )
     tier = models.CharField(max_length=10, choices=KycTier.choices)
     rail = models.CharField(max_length=50, blank=True, default="")
@@ -148,7 +163,9 @@ class SanctionsEntity(models.Model):
     """A listed person, organisation, vessel or aircraft with its aliases and identifiers."""
 
     id = models.BigAutoField(primary_key=True)
-    sanctions_list = models.ForeignKey(SanctionsList, on_delete=models.CASCADE, related_name="entities")
+    sanctions_list = models.ForeignKey(
+        SanctionsList, on_delete=models.CASCADE, related_name="entities", db_index=False
+    )
     external_id = models.CharField(max_length=64)
     entity_type = models.CharField(max_length=20, default="individual")
     name = models.CharField(max_length=500)
@@ -178,7 +195,12 @@ class RiskRule(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     organization = models.ForeignKey(
-        Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="risk_rules"
+        Organization,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="risk_rules",
+        db_index=False,
     )
     code = models.SlugField(max_length=80)
     name = models.CharField(max_length=200)
@@ -202,7 +224,7 @@ class RiskRuleVersion(models.Model):
     """A frozen copy of a rule as it was at one version (decisions cite ``code`` + ``version``)."""
 
     id = models.BigAutoField(primary_key=True)
-    rule = models.ForeignKey(RiskRule, on_delete=models.CASCADE, related_name="versions")
+    rule = models.ForeignKey(RiskRule, on_delete=models.CASCADE, related_name="versions", db_index=False)
     version = models.PositiveIntegerField()
     snapshot = models.JSONField()
     changed_by = models.ForeignKey(
@@ -221,9 +243,15 @@ class PaymentDecision(models.Model):
     """The compliance decision on one payment: outcome, score, every reason and the rule versions used."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="payment_decisions")
+    # idx_decision_org_created and idx_decision_payment serve these keys
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="payment_decisions", db_index=False
+    )
     payment = models.ForeignKey(
-        "payments.OrchestrationPayment", on_delete=models.CASCADE, related_name="compliance_decisions"
+        "payments.OrchestrationPayment",
+        on_delete=models.CASCADE,
+        related_name="compliance_decisions",
+        db_index=False,
     )
     decision = models.CharField(max_length=10, choices=Decision.choices)
     score = models.FloatField(default=0)
@@ -252,7 +280,9 @@ class Case(models.Model):
     """A flagged payment (or counterparty) waiting for a human decision: the review queue."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="compliance_cases")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="compliance_cases", db_index=False
+    )
     kind = models.CharField(max_length=10, choices=CaseKind.choices, default=CaseKind.PAYMENT)
     payment = models.ForeignKey(
         "payments.OrchestrationPayment",
@@ -369,7 +399,12 @@ class DailySummary(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     organization = models.ForeignKey(
-        Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        Organization,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
     )
     day = models.DateField()
     data = models.JSONField(default=dict)

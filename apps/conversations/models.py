@@ -21,7 +21,9 @@ class Conversation(models.Model):
     """A chat thread on one platform (a WhatsApp number, a Slack channel, a Telegram chat...)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="conversations")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="conversations", db_index=False
+    )
     platform = models.CharField(max_length=50, choices=Platform.choices)
     external_conversation_id = models.CharField(max_length=255)
     title = models.CharField(max_length=255, blank=True, default="")
@@ -52,7 +54,9 @@ class ConversationMessage(models.Model):
     """One message in a conversation, with what the intent engine understood of it."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
     direction = models.CharField(max_length=10, choices=Direction.choices, default=Direction.INBOUND)
     platform_message_id = models.CharField(max_length=255, blank=True, default="")
     sender_id = models.CharField(max_length=255, blank=True, default="")
@@ -157,7 +161,9 @@ class FlowRun(models.Model):
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="flow_runs")
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="flow_runs", db_index=False
+    )
     kind = models.CharField(max_length=30, choices=FlowKind.choices)
     state = models.CharField(max_length=40)
     is_active = models.BooleanField(default=True)
@@ -207,7 +213,9 @@ class OutboundMessage(models.Model):
     """A reply AgentPay sends (or put in the local outbox), with attempts and delivery status."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="outbound_messages")
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="outbound_messages", db_index=False
+    )
     flow_run = models.ForeignKey(
         FlowRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="outbound_messages"
     )

@@ -56,7 +56,9 @@ class Organization(TimeStampedModel):
 class Membership(TimeStampedModel):
     """A user's role inside one organisation."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="memberships", db_index=False
+    )
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=32, choices=Role.choices, default=Role.DEVELOPER)
 

@@ -21,7 +21,11 @@ class OrchestrationPayment(models.Model):
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="payments")
+    # no single-column indexes where a composite one below starts with the column (every index
+    # is written on each INSERT and on each UPDATE that changes an indexed column, e.g. status)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="payments", db_index=False
+    )
     conversation = models.ForeignKey(
         "conversations.Conversation",
         null=True,
@@ -35,12 +39,18 @@ class OrchestrationPayment(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="payments",
+        db_index=False,  # idx_pay_conversation_msg
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_by_api_key = models.ForeignKey(
-        "core.OrganizationAPIKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "core.OrganizationAPIKey",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,  # idx_pay_api_key: a plain index, not also a LIKE one for a key's id
     )
     amount = MoneyField(max_digits=19, decimal_places=4, default_currency=None, currency_max_length=4)
     payee_currency = models.CharField(max_length=4, blank=True, default="")
@@ -81,6 +91,7 @@ class OrchestrationPayment(models.Model):
             models.Index(fields=["organization", "payer_ref", "-created_at"], name="idx_pay_org_payer"),
             models.Index(fields=["organization", "payee_ref", "-created_at"], name="idx_pay_org_payee"),
             models.Index(fields=["selected_rail", "external_payment_id"], name="idx_pay_rail_external"),
+            models.Index(fields=["created_by_api_key"], name="idx_pay_api_key"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -98,7 +109,9 @@ class PaymentEvent(models.Model):
     """One status change of a payment: who, when, from, to, why. Append-only."""
 
     id = models.BigAutoField(primary_key=True)
-    payment = models.ForeignKey(OrchestrationPayment, on_delete=models.CASCADE, related_name="events")
+    payment = models.ForeignKey(
+        OrchestrationPayment, on_delete=models.CASCADE, related_name="events", db_index=False
+    )  # idx_payevent_payment
     from_status = models.CharField(max_length=50, blank=True, default="")
     to_status = models.CharField(max_length=50)
     actor = models.CharField(max_length=255, default="system")
@@ -184,7 +197,7 @@ class RailDefinition(models.Model):
 class RailFeeSchedule(models.Model):
     """A rail's price list for one payer currency ("" = any): fixed + percent, bounded."""
 
-    rail = models.ForeignKey(RailDefinition, on_delete=models.CASCADE, related_name="fees")
+    rail = models.ForeignKey(RailDefinition, on_delete=models.CASCADE, related_name="fees", db_index=False)
     currency = models.CharField(max_length=4, blank=True, default="")
     fixed_fee = models.DecimalField(max_digits=19, decimal_places=4, default=0)
     fixed_fee_currency = models.CharField(max_length=4, default="EUR")
@@ -207,7 +220,9 @@ class PaymentAttempt(models.Model):
     """One try of a payment on one rail. Its id is the provider idempotency key."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    payment = models.ForeignKey(OrchestrationPayment, on_delete=models.CASCADE, related_name="rail_attempts")
+    payment = models.ForeignKey(
+        OrchestrationPayment, on_delete=models.CASCADE, related_name="rail_attempts", db_index=False
+    )  # uniq_attempt_number
     number = models.PositiveSmallIntegerField()
     rail = models.CharField(max_length=50)
     status = models.CharField(max_length=20, default="pending")  # pending|initiated|succeeded|failed

@@ -3,7 +3,8 @@
 Runs the real request through Django's WSGI handler (the whole middleware stack, JWT,
 real compliance checks, the Celery outbox kick to Redis) under production settings on
 PostgreSQL + Redis, and prints per request: CPU time of this process
-(``time.process_time``), SQL statements (``CaptureQueriesContext``) and, with
+(``time.process_time``), SQL statements (``CaptureQueriesContext``), the CPU of the local
+PostgreSQL server's backends for this database (from /proc; left out when the server is elsewhere) and, with
 ``BENCH_PROFILE=1``, the top functions of a cProfile run.
 
 Env: BENCH_DATABASE_URL, BENCH_REDIS_URL (defaults: agentpay_bench_orchestrate, Redis db 4), BENCH_FRESH_DB
@@ -28,6 +29,28 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks._lib.harness import bench_env, ensure_database, wsgi_call  # noqa: E402
 from benchmarks.orchestrate.run import BODY  # noqa: E402  (the load benchmark's payment)
+
+
+def backend_cpu(database: str) -> float | None:
+    """CPU seconds so far of this machine's PostgreSQL backends serving ``database`` (read from
+    /proc: a local server only), or None when there are none to read."""
+    total, found = 0.0, False
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+            if not cmd.startswith("postgres: ") or f" {database} " not in cmd:
+                continue
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+        found = True
+    return total if found else None
 
 
 def main() -> None:
@@ -93,6 +116,7 @@ def main() -> None:
     for label, with_key in (("without Idempotency-Key", False), ("with Idempotency-Key", True)):
         cpu: list[float] = []
         statements: list[int] = []
+        server_before = backend_cpu(connection.settings_dict["NAME"])
         for i in range(n):
             key = f"k-{time.time()}-{i}" if with_key else None
             connection.queries_log.clear()  # a full log (9,000) would make the count 0
@@ -102,11 +126,17 @@ def main() -> None:
                 cpu.append((time.process_time() - t) * 1000)
             codes[code] = codes.get(code, 0) + 1
             statements.append(len(queries.captured_queries))
+        server_after = backend_cpu(connection.settings_dict["NAME"])
+        server = (
+            f"  PostgreSQL backend CPU/request {(server_after - server_before) / n * 1000:.2f} ms"
+            if server_before is not None and server_after is not None
+            else ""
+        )
         cpu.sort()
         print(
             f"{label:<24} n={n}  CPU/request mean {sum(cpu) / n:.2f} ms  p50 {cpu[n // 2]:.2f} ms  "
             f"p95 {cpu[int(n * 0.95)]:.2f} ms  SQL statements/request "
-            f"min {min(statements)} max {max(statements)} mean {sum(statements) / n:.1f}"
+            f"min {min(statements)} max {max(statements)} mean {sum(statements) / n:.1f}{server}"
         )
     print(f"status codes: {codes}")
 
