@@ -379,6 +379,9 @@ from agentpay.logging import configure_structlog  # noqa: E402
 LOGGING = configure_structlog(level=LOG_LEVEL, fmt=LOG_FORMAT)
 DJANGO_STRUCTLOG_CELERY_ENABLED = True
 DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = True
+# a proxy's X-Request-ID names the request in the logs and the audit trail only when trusted
+# (apps.core.middleware.upstream_request_id); otherwise each request gets a fresh id
+DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = env.bool("TRUST_UPSTREAM_REQUEST_ID", default=False)
 
 # --- Security --------------------------------------------------------------
 # Fernet keys for PII encryption at rest (comma separated, newest first).

@@ -911,10 +911,13 @@ def _actor_label(actor: Any) -> str:
 def _request_meta(request: Any) -> tuple[str, str | None]:
     import structlog.contextvars
 
+    from apps.core.middleware import upstream_request_id
+
+    # the id the request's log lines carry; a client's X-Request-ID only when proxies are trusted
     request_id = str(structlog.contextvars.get_contextvars().get("request_id", "") or "")
     ip = None
     if request is not None:
-        request_id = request.META.get("HTTP_X_REQUEST_ID", "") or request_id
+        request_id = request_id or upstream_request_id(request) or ""
         ip = _client_ip(request)
     return request_id[:100], ip
 

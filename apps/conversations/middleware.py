@@ -8,8 +8,8 @@ HTTPS redirect and headers, WhiteNoise, the API's JSON 500), answers the three w
 itself and lets everything else through untouched. What it keeps of the rest:
 
 - ``ALLOWED_HOSTS``: the host is validated (CommonMiddleware would; a bad host is a 400);
-- the request id (``X-Request-ID`` when a proxy sets one, else a new one) and client IP in the log
-  context, one ``request_finished`` line per request at django-structlog's levels (there is no
+- the request id (a proxy's ``X-Request-ID`` when trusted, as for the request log, else a new
+  one) and client IP in the log context, one ``request_finished`` line per request at django-structlog's levels (there is no
   ``request_started`` line);
 - ``X-Frame-Options``, and a counter of webhook answers by platform and status;
 - an exception in the view is reported (``got_request_exception``, which Sentry listens to),
@@ -34,7 +34,7 @@ from django.urls import NoReverseMatch, reverse
 from prometheus_client import Counter
 
 from apps.core.exceptions import server_error_body
-from apps.core.middleware import RequestLogMiddleware
+from apps.core.middleware import RequestLogMiddleware, upstream_request_id
 from apps.core.middleware import request_logger as logger
 
 webhook_responses_total = Counter(
@@ -78,9 +78,7 @@ def webhook_answer(request: HttpRequest, platform: str) -> HttpResponse:
 
     view: View = getattr(views, f"{platform}_webhook")
     request.get_host()  # ALLOWED_HOSTS: DisallowedHost becomes the usual 400
-    structlog.contextvars.bind_contextvars(
-        request_id=request.META.get("HTTP_X_REQUEST_ID") or str(uuid.uuid4())
-    )
+    structlog.contextvars.bind_contextvars(request_id=upstream_request_id(request) or str(uuid.uuid4()))
     RequestLogMiddleware.bind_ip(request)
     try:
         response = view(request)

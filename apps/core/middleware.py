@@ -59,6 +59,15 @@ _request_log = logging.getLogger("django_structlog.middlewares.request")
 request_logger = structlog.get_logger("django_structlog.middlewares.request")
 
 
+def upstream_request_id(request: HttpRequest) -> str | None:
+    """The ``X-Request-ID`` a proxy set, when the deployment says to trust one
+    (``DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID``); a client's own header names nothing. The one
+    rule for the request log, the webhooks' log and the audit trail."""
+    if not app_settings.TRUST_UPSTREAM_REQUEST_ID:
+        return None
+    return request.META.get("HTTP_X_REQUEST_ID") or None
+
+
 def _known_user_id(request: HttpRequest) -> Any:
     """The id of the user the request already knows — DRF's authenticated user, or Django's lazy
     session user once something evaluated it — else ``_EMPTY``. Never evaluates the lazy user."""
@@ -103,9 +112,7 @@ class RequestLogMiddleware(RequestMiddleware):
 
     def prepare(self, request: HttpRequest) -> None:
         meta = request.META
-        request_id = (app_settings.TRUST_UPSTREAM_REQUEST_ID and meta.get("HTTP_X_REQUEST_ID")) or str(
-            uuid.uuid4()
-        )
+        request_id = upstream_request_id(request) or str(uuid.uuid4())
         context: dict[str, Any] = {"request_id": request_id}
         if app_settings.TRUST_UPSTREAM_CORRELATION_ID and meta.get("HTTP_X_CORRELATION_ID"):
             context["correlation_id"] = meta["HTTP_X_CORRELATION_ID"]

@@ -23,8 +23,9 @@ def _tamper(sql: str, params: list) -> None:
 
 
 @pytest.mark.django_db
-def test_entries_are_chained(user, organization, rf):
-    # given
+def test_entries_are_chained(user, organization, rf, settings):
+    # given: a trusted proxy named the request
+    settings.DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = True
     request = rf.post("/x", REMOTE_ADDR="203.0.113.9", HTTP_X_REQUEST_ID="req-1")
     # when
     first = audit_record(action="payment.created", actor=user, target=organization, after={"amount": "10.00"})
@@ -163,3 +164,22 @@ def test_client_ip_behind_trusted_proxies(rf, settings):
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
     assert audit_record(action="x", request=request).ip_address == "203.0.113.5"
     assert audit_verify()[0] is True
+
+
+@pytest.mark.django_db
+def test_the_audit_trail_records_the_logged_request_id_not_a_clients_header(user, organization, rf):
+    """The entry names the request as its log lines do: the id the request log bound, never an
+    X-Request-ID a client made up (unless proxies are trusted, above)."""
+    import structlog
+
+    request = rf.post("/x", HTTP_X_REQUEST_ID="spoofed-1")
+    assert (
+        audit_record(action="payment.created", actor=user, target=organization, request=request).request_id
+        == ""
+    )
+    structlog.contextvars.bind_contextvars(request_id="logged-7")
+    try:
+        entry = audit_record(action="payment.approved", actor=user, target=organization, request=request)
+    finally:
+        structlog.contextvars.clear_contextvars()
+    assert entry.request_id == "logged-7"

@@ -69,7 +69,10 @@ def test_a_webhook_is_answered_without_session_or_user(organization, platform_se
     assert WebhookEvent.objects.count() == 1
 
 
-def test_the_request_id_from_the_proxy_is_logged(organization, platform_settings, handoff, caplog):
+def test_the_request_id_from_a_trusted_proxy_is_logged(
+    organization, platform_settings, handoff, caplog, settings
+):
+    settings.DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = True
     telegram_account(organization)
     caplog.set_level("INFO", logger="django_structlog")
     assert post(HTTP_X_REQUEST_ID="req-4242").status_code == 200
@@ -81,6 +84,18 @@ def test_the_request_id_from_the_proxy_is_logged(organization, platform_settings
     assert finished[0]["request_id"] == "req-4242" and finished[0]["ip"] == "127.0.0.1"
     assert finished[1]["request_id"] not in ("", "req-4242")  # a fresh one for a request without it
     assert [r.levelname for r in caplog.records if r.msg in finished] == ["INFO", "WARNING"]
+
+
+def test_a_clients_request_id_is_not_logged_by_default(organization, platform_settings, handoff, caplog):
+    """As for every other request (RequestLogMiddleware): a sender's X-Request-ID names nothing
+    unless the deployment trusts its proxy to set it."""
+    telegram_account(organization)
+    caplog.set_level("INFO", logger="django_structlog")
+    assert post(HTTP_X_REQUEST_ID="spoofed-1").status_code == 200
+    [finished] = [
+        r.msg for r in caplog.records if isinstance(r.msg, dict) and r.msg["event"] == "request_finished"
+    ]
+    assert finished["request_id"] not in ("", "spoofed-1")
 
 
 def test_an_exception_in_the_view_is_a_json_500_and_reported(organization, platform_settings, monkeypatch):
