@@ -26,7 +26,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.core.cache import shared_key, shared_redis
-from apps.core.db.statements import CompiledRead, row_update, rows_insert
+from apps.core.db.statements import CompiledRead, rows_insert
 from apps.core.events import conversation_group, event_publish, org_group
 from apps.core.exceptions import ApplicationError, Conflict, NotFound, Unprocessable
 from apps.payments import conf
@@ -638,11 +638,11 @@ def payment_orchestrate_full(
     """``payment_orchestrate``, telling what it wrote; ``before_commit`` runs last inside the
     payment's transaction (the API stores its idempotent answer there, atomically with the payment).
 
-    Statements on the way (PostgreSQL): the reads for routing, then in one transaction the
-    payment INSERT (already screening: created → screening is checked against the map and
-    logged, but nobody can see the row before the compliance decision anyway), compliance's
-    own, one UPDATE for its verdict, one INSERT for the three events, the attempt and its
-    outbox row. The key's uniqueness is enforced by the INSERT: a conflicting one rolls this
+    Statements on the way (PostgreSQL): the reads for routing, then in one transaction
+    compliance's read and its decision row, the payment INSERT (with the verdict: created →
+    screening → verdict is checked against the map and logged, and nobody could see the row
+    before the decision anyway), one INSERT for the three events, the attempt and its outbox
+    row. The key's uniqueness is enforced by the INSERT: a conflicting one rolls this
     transaction (or, nested, its savepoint) back and answers the payment that won.
     """
     from apps.core.authentication import ApiKeyPrincipal
@@ -701,10 +701,13 @@ def payment_orchestrate_full(
     )
     try:
         with transaction.atomic():
-            rows_insert([payment])  # save(force_insert=True), its INSERT compiled once
-            _transition_log(events[1], events[1].reason)  # screening: the row exists from here
+            _transition_log(events[1], events[1].reason)
+            # Compliance decides on the screening payment before its row is written: its reads
+            # leave this payment out anyway (its id is already known), and the rows it writes
+            # refer to the payment through deferred foreign keys, checked at commit. So the
+            # payment is inserted once, with the verdict, instead of inserted then updated.
             to_status, reason, data, fields = _compliance_outcome(payment=payment, actor=actor)
-            event, update_fields = _transition_step(
+            event, _ = _transition_step(
                 payment=payment,
                 to_status=to_status,
                 actor="compliance",
@@ -713,7 +716,7 @@ def payment_orchestrate_full(
                 fields=fields,
             )
             events.append(event)
-            row_update(payment, update_fields)  # save(update_fields=...), its UPDATE compiled once
+            rows_insert([payment])  # save(force_insert=True), its INSERT compiled once
             rows_insert(events)
             _transition_log(event, reason)
             attempts: list[PaymentAttempt] = []

@@ -93,9 +93,12 @@ def test_the_body_is_not_read_back(rails, auth_client, compliance):
     assert not [s for s in sql if s.startswith("SELECT") and "payments_paymentevent" in s]
     assert not [s for s in sql if s.startswith("SELECT") and "payments_paymentattempt" in s]
     assert not [s for s in sql if s.startswith("SELECT") and "payments_paymentrefund" in s]
-    # one INSERT for the three events, one UPDATE of the payment (its verdict)
+    # one INSERT for the three events; the payment is inserted once, with its verdict, never updated
     assert len([s for s in sql if s.startswith('INSERT INTO "payments_paymentevent"')]) == 1
-    assert len([s for s in sql if s.startswith('UPDATE "payments_orchestrationpayment"')]) == 1
+    assert len([s for s in sql if s.startswith('INSERT INTO "payments_orchestrationpayment"')]) == 1
+    assert not [s for s in sql if s.startswith('UPDATE "payments_orchestrationpayment"')]
+    payment = OrchestrationPayment.objects.get(pk=resp.json()["id"])
+    assert payment.status == "approved" and payment.metadata["compliance"]["decision"] == "approve"
 
 
 def test_events_written_together_keep_the_times_of_their_transitions(rails, organization, user):
@@ -182,14 +185,13 @@ def test_statements_of_an_idempotent_orchestrate(rails, auth_client, compliance,
         resp = auth_client.post("/api/v1/payments/orchestrate", BRL, format="json", HTTP_IDEMPOTENCY_KEY="k4")
     assert resp.status_code == 201
     sql = [q["sql"] for q in queries.captured_queries]
-    # then no savepoint is needed, and payments' own statements are these eight
+    # then no savepoint is needed, and payments' own statements are these seven
     assert not [s for s in sql if "SAVEPOINT" in s]
     ours = [s.split(" (")[0].split(" SET ")[0] for s in sql if '"payments_' in s.split(" WHERE ")[0]]
     assert [" ".join(s.split()[:3]) for s in ours] == [
         'INSERT INTO "payments_idempotencyrecord"',  # reserved, committed at once (autocommit)
         'SELECT "payments_userpreferences"."preferred_rails" AS',  # the three columns routing reads
-        'INSERT INTO "payments_orchestrationpayment"',  # already screening
-        'UPDATE "payments_orchestrationpayment"',  # the verdict
+        'INSERT INTO "payments_orchestrationpayment"',  # with compliance's verdict
         'INSERT INTO "payments_paymentevent"',  # the three events
         'INSERT INTO "payments_paymentattempt"',
         'INSERT INTO "payments_outboxmessage"',
