@@ -480,6 +480,10 @@ def payment_compliance_decide(*, payment: Any, actor: Any = None) -> ComplianceD
     AML / fraud rules; stores a ``PaymentDecision`` with every reason and the
     rule versions used; opens a review ``Case`` for "review". Never changes the
     payment's status: payments does that through ``payment_transition``.
+
+    ``payment`` need not be stored yet (orchestration decides before inserting it, in the same
+    transaction): the reads leave it out by id, and the rows written here refer to it through
+    foreign keys checked at commit.
     """
     started = time.perf_counter()
     now = timezone.now()
