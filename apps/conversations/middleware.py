@@ -9,8 +9,8 @@ itself and lets everything else through untouched. What it keeps of the rest:
 
 - ``ALLOWED_HOSTS``: the host is validated (CommonMiddleware would; a bad host is a 400);
 - the request id (a proxy's ``X-Request-ID`` when trusted, as for the request log, else a new
-  one) and client IP in the log context, one ``request_finished`` line per request at django-structlog's levels (there is no
-  ``request_started`` line);
+  one) and client IP in the log context, one ``request_finished`` line per request at
+  django-structlog's levels (there is no ``request_started`` line);
 - ``X-Frame-Options``, and a counter of webhook answers by platform and status;
 - an exception in the view is reported (``got_request_exception``, which Sentry listens to),
   logged, and answered with the AgentPay 500 body, as ``ApiErrorMiddleware`` does.
