@@ -51,7 +51,9 @@ def _redundant(model: type[models.Model]) -> list[tuple[str, str]]:
             if other == name or other in partial:
                 continue
             cols, other_cols = info["columns"], other_info["columns"]
-            if other_cols[: len(cols)] == cols and (len(other_cols) > len(cols) or other < name):
+            # a longer or unique index serves the lookups; of two equal plain ones, one is flagged
+            longer_or_unique = len(other_cols) > len(cols) or other_info["unique"]
+            if other_cols[: len(cols)] == cols and (longer_or_unique or other < name):
                 out.append((name, other))
                 break
     return out
