@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import uuid
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -120,6 +121,62 @@ def test_fast_serializer_fields_are_bound_copies():
     first, second = _FastPayment(), _FastPayment()
     assert first.fields["status"] is not second.fields["status"]
     assert first.fields["status"].parent is first and second.fields["status"].parent is second
+
+
+def test_a_field_drf_renders_is_bound_to_its_own_instance_and_steps_are_built_once(monkeypatch):
+    """The steps are built once per class; a field without a fast getter (a method field here)
+    is rendered by a copy bound to the instance rendering it, without binding all the others."""
+    from apps.core import fastserializers
+
+    payment = OrchestrationPayment(amount=Money("1.00", "BRL"), payee_ref="ana", status="created")
+    _FastPayment(payment).data  # noqa: B018 (the class's steps exist from here)
+    built: list[Any] = []
+    monkeypatch.setattr(fastserializers._Step, "__init__", lambda *a: built.append(a))
+    first, second = _FastPayment(payment), _FastPayment(payment)
+    assert first.data["summary"] == second.data["summary"] == "ana:created"
+    assert built == []
+    assert first._bound_field("summary").parent is first
+    assert second._bound_field("summary").parent is second
+    assert first._bound_field("summary") is not second._bound_field("summary")
+    assert "fields" not in first.__dict__  # the other fields were never copied and bound
+
+
+@pytest.mark.parametrize("tz", ["UTC", "America/Sao_Paulo"])
+def test_the_payment_detail_equals_drfs_with_its_nested_rows(settings, tz, organization, monkeypatch):
+    """PaymentDetailSerializer and its nested event, attempt and refund serializers (all fast)
+    render what DRF's own ``to_representation`` renders with the same fields."""
+    from apps.payments.api.serializers import PaymentDetailSerializer
+    from apps.payments.models import PaymentAttempt, PaymentRefund
+
+    settings.TIME_ZONE = tz
+    payment = OrchestrationPayment.objects.create(
+        organization=organization,
+        amount=Money("99.9900", "BRL"),
+        payee_ref="joão",
+        status="succeeded",
+        metadata={"b": 1, "a": [1.5, None]},
+        completed_at=datetime.datetime(2026, 3, 1, 12, 30, tzinfo=datetime.UTC),
+    )
+    PaymentEvent.objects.create(payment=payment, to_status="created", data={"k": "v"})
+    attempt = PaymentAttempt.objects.create(payment=payment, number=1, rail="pix", status="succeeded")
+    PaymentRefund.objects.create(
+        payment=payment, attempt=attempt, amount=Money("1.0000", "BRL"), rail="pix", reason="dup"
+    )
+    stored = OrchestrationPayment.objects.prefetch_related("events", "rail_attempts", "refunds").get(
+        pk=payment.pk
+    )
+    with django_timezone(tz):
+        fast = PaymentDetailSerializer(stored).data
+        # DRF's path for every serializer, nested ones included
+        monkeypatch.setattr(
+            FastRepresentationMixin,
+            "to_representation",
+            lambda self, instance: serializers.Serializer.to_representation(self, instance),
+        )
+        drf = PaymentDetailSerializer(stored).data
+    assert list(fast.items()) == list(drf.items())
+    assert [list(e.items()) for e in fast["events"]] == [list(e.items()) for e in drf["events"]]
+    assert fast["events"][0]["data"] == {"k": "v"} and fast["refunds"][0]["amount"] == "1.0000"
 
 
 def test_the_payment_list_renders_through_the_fast_serializer(auth_client, organization):

@@ -20,7 +20,7 @@ class MoneySerializer(serializers.Serializer):
     currency = serializers.CharField()
 
 
-class PaymentEventSerializer(serializers.ModelSerializer):
+class PaymentEventSerializer(FastRepresentationMixin, serializers.ModelSerializer):
     class Meta:
         model = PaymentEvent
         fields = ("from_status", "to_status", "actor", "reason", "data", "created_at")
@@ -187,7 +187,7 @@ class RefundRequestSerializer(ReasonSerializer):
     )
 
 
-class PaymentAttemptSerializer(serializers.ModelSerializer):
+class PaymentAttemptSerializer(FastRepresentationMixin, serializers.ModelSerializer):
     class Meta:
         model = PaymentAttempt
         fields = (
@@ -205,7 +205,7 @@ class PaymentAttemptSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class PaymentRefundSerializer(serializers.ModelSerializer):
+class PaymentRefundSerializer(FastRepresentationMixin, serializers.ModelSerializer):
     # a plain string, so the schema's payment status enum keeps its name
     status = serializers.CharField(read_only=True, help_text="requested, pending, succeeded or failed")
     amount = serializers.DecimalField(max_digits=19, decimal_places=4, source="amount.amount")
