@@ -14,7 +14,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks._lib.harness import bench_env, ensure_database, manage_shell, print_table, server, wrk
+from benchmarks._lib.harness import (
+    analyze,
+    bench_env,
+    ensure_database,
+    manage_shell,
+    print_table,
+    server,
+    wrk,
+)
 
 SEED = """
 from djmoney.money import Money
@@ -44,6 +52,7 @@ def main() -> None:
     with server(env, kind=kind, workers=workers) as port:
         url = f"http://127.0.0.1:{port}/api/v1/payments?page_size=20"
         wrk(url, connections=4, seconds=2, headers=headers)  # warm-up
+        analyze(env)  # the statistics autovacuum would have gathered by now (harness.analyze)
         for conc in (1, 4, 8, 16, 32):
             rows.append((conc, wrk(url, connections=conc, seconds=seconds, headers=headers)))
     print_table(
