@@ -84,11 +84,20 @@ def _converter(field: Any) -> tuple[Callable[[Any], Any] | None, bool]:
     return None, False
 
 
+def _current_timezone() -> Any:
+    """What DRF's ``DateTimeField.default_timezone`` answers (fields with a ``timezone`` of their
+    own take DRF's path)."""
+    return timezone.get_current_timezone() if settings.USE_TZ else None
+
+
 class _Step:
-    __slots__ = ("convert", "field", "get", "iso_datetime", "name", "pk_only")
+    """How one readable field is rendered. It keeps no reference to the field: the steps are shared
+    by every instance of the serializer class, and a bound field would keep the first instance
+    (its object, its context, a request) alive."""
+
+    __slots__ = ("convert", "get", "iso_datetime", "name", "pk_only")
 
     def __init__(self, field: Any, model: Any) -> None:
-        self.field = field
         self.name = field.field_name
         self.get: Callable[[Any], Any] | None = None
         self.convert: Callable[[Any], Any] | None = None
@@ -227,7 +236,7 @@ class FastRepresentationMixin:
                 ret[step.name] = None
             elif step.iso_datetime:
                 if tz is _MISSING:
-                    tz = timezone.get_current_timezone() if settings.USE_TZ else None
+                    tz = _current_timezone()
                 ret[step.name] = _iso_datetime(value, tz) if value else None
             else:
                 ret[step.name] = step.convert(value)
@@ -245,7 +254,7 @@ class FastRepresentationMixin:
                     ret[step.name] = value
                 elif step.iso_datetime:
                     if tz is _MISSING:
-                        tz = step.field.default_timezone()
+                        tz = _current_timezone()
                     ret[step.name] = _iso_datetime(value, tz) if value else None
                 else:
                     ret[step.name] = step.convert(value)  # type: ignore[misc]
@@ -518,7 +527,7 @@ class FastRowsMixin:
         if rows is None:
             rows = self.filter_queryset(self.get_queryset()).values(*columns)  # type: ignore[attr-defined]
         page = self.paginate_queryset(rows)  # type: ignore[attr-defined]
-        tz = timezone.get_current_timezone() if settings.USE_TZ else None  # once per page, not per row
+        tz = _current_timezone()  # once per page, not per row
         data = [serializer.row_representation(row, tz) for row in (rows if page is None else page)]
         if page is not None:
             return self.get_paginated_response(data)  # type: ignore[attr-defined]

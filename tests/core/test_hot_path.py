@@ -141,6 +141,22 @@ def test_a_field_drf_renders_is_bound_to_its_own_instance_and_steps_are_built_on
     assert "fields" not in first.__dict__  # the other fields were never copied and bound
 
 
+def test_the_shared_steps_keep_no_instance_alive():
+    """The class's steps outlive the instance that built them: they hold no field bound to it."""
+    import gc
+    import weakref
+
+    if "_fast_class_steps" in _FastPayment.__dict__:  # built by an earlier test: built again here
+        delattr(_FastPayment, "_fast_class_steps")
+    payment = OrchestrationPayment(amount=Money("1.00", "BRL"), payee_ref="ana", status="created")
+    first = _FastPayment(payment)
+    assert first.data["summary"] == "ana:created"
+    gone = weakref.ref(first)
+    del first
+    gc.collect()
+    assert gone() is None
+
+
 @pytest.mark.parametrize("tz", ["UTC", "America/Sao_Paulo"])
 def test_the_payment_detail_equals_drfs_with_its_nested_rows(settings, tz, organization, monkeypatch):
     """PaymentDetailSerializer and its nested event, attempt and refund serializers (all fast)
