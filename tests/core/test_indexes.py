@@ -28,12 +28,12 @@ def _partial_names(model: type[models.Model]) -> set[str]:
     }
 
 
-def _redundant(model: type[models.Model]) -> list[tuple[str, str]]:
+def _indexes(model: type[models.Model]) -> dict[str, Any]:
+    """The migrated table's indexes on columns (name → introspection info), primary key aside."""
     with connection.cursor() as cursor:
         found: dict[str, Any] = connection.introspection.get_constraints(cursor, model._meta.db_table)
-    partial = _partial_names(model)
     # a unique constraint is reported as a constraint, not an index, but has one
-    indexes = {
+    return {
         name: info
         for name, info in found.items()
         if (info["index"] or info["unique"])
@@ -41,6 +41,11 @@ def _redundant(model: type[models.Model]) -> list[tuple[str, str]]:
         and info["columns"]
         and not info.get("expressions")
     }
+
+
+def _redundant(model: type[models.Model]) -> list[tuple[str, str]]:
+    partial = _partial_names(model)
+    indexes = _indexes(model)
     out = []
     for name, info in indexes.items():
         if info["unique"] or name in partial or name.endswith("_like"):
@@ -74,13 +79,7 @@ def test_hot_tables_keep_the_indexes_their_reads_use() -> None:
     from apps.payments.models import OrchestrationPayment, PaymentAttempt, PaymentEvent
 
     def leading(model: type[models.Model]) -> set[str]:
-        with connection.cursor() as cursor:
-            found = connection.introspection.get_constraints(cursor, model._meta.db_table)
-        return {
-            info["columns"][0]
-            for info in found.values()
-            if (info["index"] or info["unique"]) and info["columns"]
-        }
+        return {info["columns"][0] for info in _indexes(model).values()}
 
     assert {
         "organization_id",
